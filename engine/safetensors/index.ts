@@ -1,0 +1,2 @@
+export { SafetensorsFile, MAX_HEADER_BYTES, numel, type TensorInfo } from './reader.ts';
+export { writeSafetensors, f32Entry, type TensorEntry } from './writer.ts';
