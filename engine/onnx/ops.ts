@@ -246,3 +246,23 @@ export function attention(q: Value, k: Value, v: Value, heads: number, attnBias?
   const inputs = attnBias ? [q, k, v, undefined, undefined, attnBias] : [q, k, v];
   return q.graph.node('MultiHeadAttention', inputs, [{ type: 'float32', shape: [q.dim(0), q.dim(1), v.dim(2)] }], { num_heads: heads }, undefined, MS_DOMAIN)[0];
 }
+
+/** The runtime shape of `x` (or dims [start, end)) as a 1-D int64 value. */
+export function shapeOf(x: Value, start = 0, end = x.rank): Value {
+  return x.graph.node('Shape', [x], [{ type: 'int64', shape: [end - start] }], { start, end })[0];
+}
+
+/** Reshape to a shape computed at run time; `result` is the shape as far as it is known while building. */
+export function reshapeTo(x: Value, shape: Value, result: readonly Dim[]): Value {
+  return x.graph.node('Reshape', [x, shape], [{ type: x.type, shape: result }])[0];
+}
+
+/** Nearest-neighbour resize of NCHW `x` to the spatial size of `like` (ComfyUI's upsample to the skip's size). */
+export function upsampleNearestTo(x: Value, like: Value): Value {
+  const sizes = concat([shapeOf(x, 0, 2), shapeOf(like, 2, 4)], 0);
+  return x.graph.node('Resize', [x, undefined, undefined, sizes], [{ type: x.type, shape: [x.dim(0), x.dim(1), like.dim(2), like.dim(3)] }], {
+    mode: 'nearest',
+    coordinate_transformation_mode: 'asymmetric',
+    nearest_mode: 'floor',
+  })[0];
+}

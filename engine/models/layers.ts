@@ -1,0 +1,109 @@
+/**
+ * The building blocks every model graph shares: weights bound from a checkpoint, and linear / conv layers
+ * that may carry a LoRA branch. Model code (clip.ts, unet.ts, vae.ts) only calls these, so how a weight
+ * enters the graph (constant, fed input, constant + low-rank branch) is decided in one place.
+ */
+import { ops, type Graph, type Value, type WeightSource } from '../onnx/index.ts';
+import { fromFloat32 } from '../tensor/dtype.ts';
+import type { Checkpoint } from './checkpoint.ts';
+import { readWeight, type WeightRef } from './weights.ts';
+
+/** How a module's weight enters the graph. */
+export type WeightMode =
+  /** A constant initializer (fastest: onnxruntime pre-packs it). */
+  | 'const'
+  /** A graph input fed at run time, so it can change without rebuilding the session. */
+  | 'input';
+
+export interface GraphPlan {
+  /** Mode of a canonical weight name; default 'const'. */
+  weightMode?(name: string): WeightMode;
+  /**
+   * Modules (canonical path without `.weight`) that get a LoRA branch y += up(scale ⊙ down(x)); the rank is a
+   * symbolic dimension so LoRAs of any rank can be fed to the same session.
+   */
+  loraBranch?(module: string): boolean;
+}
+
+/** Names of the inputs a LoRA branch reads, for the runtime that feeds them. */
+export function branchInputs(module: string): { down: string; up: string; scale: string } {
+  return { down: `lora:${module}:down`, up: `lora:${module}:up`, scale: `lora:${module}:scale` };
+}
+
+export function weightSource(key: string, ref: WeightRef, shape: readonly number[] = ref.shape): WeightSource {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const stored = ref.shape.reduce((a, b) => a * b, 1);
+  if (n !== stored) throw new Error(`${key}: cannot view [${ref.shape}] as [${shape}]`);
+  return { key, shape, load: () => fromFloat32(readWeight(ref), 'F32') };
+}
+
+export class ModelBuilder {
+  readonly inputsFed = new Map<string, readonly number[]>();
+
+  constructor(
+    readonly graph: Graph,
+    readonly checkpoint: Checkpoint,
+    readonly plan: GraphPlan = {},
+  ) {}
+
+  has(name: string): boolean {
+    return this.checkpoint.has(name);
+  }
+
+  /** A weight by canonical name, optionally viewed with another shape of the same size. */
+  weight(name: string, shape?: readonly number[]): Value {
+    const ref = this.checkpoint.weight(name);
+    const viewShape = shape ?? ref.shape;
+    if (this.plan.weightMode?.(name) === 'input') {
+      this.inputsFed.set(name, viewShape);
+      return this.graph.input(`weight:${name}`, 'float32', viewShape);
+    }
+    return this.graph.weight(weightSource(name, ref, viewShape));
+  }
+
+  /** y = x·Wᵀ + b on 2-D rows [n, in], plus the module's LoRA branch when planned. */
+  linear(x: Value, module: string, bias = this.has(`${module}.bias`)): Value {
+    const y = ops.linear(x, this.weight(`${module}.weight`), bias ? this.weight(`${module}.bias`) : undefined);
+    if (!this.plan.loraBranch?.(module)) return y;
+    const names = branchInputs(module);
+    const [out, inp] = this.checkpoint.weight(`${module}.weight`).shape;
+    const rank = `rank:${module}`;
+    const down = this.graph.input(names.down, 'float32', [rank, inp]);
+    const up = this.graph.input(names.up, 'float32', [out, rank]);
+    const scale = this.graph.input(names.scale, 'float32', [rank]);
+    const low = ops.mul(ops.linear(x, down), scale);
+    return ops.add(y, ops.linear(low, up));
+  }
+
+  /** A Linear stored as a 1x1 conv [out, in, 1, 1] (or the reverse) applied to 2-D rows. */
+  linearFromConv(x: Value, module: string): Value {
+    const ref = this.checkpoint.weight(`${module}.weight`);
+    const shape = [ref.shape[0], ref.shape[1]];
+    return ops.linear(x, this.weight(`${module}.weight`, shape), this.weight(`${module}.bias`));
+  }
+
+  /** 2-D convolution, plus the module's LoRA branch (down conv with the same stride, 1x1 up conv). */
+  conv(x: Value, module: string, opts: { stride?: number; pad?: number } = {}): Value {
+    const ref = this.checkpoint.weight(`${module}.weight`);
+    const weight = ref.shape.length === 2 ? this.weight(`${module}.weight`, [...ref.shape, 1, 1]) : this.weight(`${module}.weight`);
+    const bias = this.has(`${module}.bias`) ? this.weight(`${module}.bias`) : undefined;
+    const y = ops.conv2d(x, weight, bias, opts);
+    if (!this.plan.loraBranch?.(module)) return y;
+    const names = branchInputs(module);
+    const [out, inp, kh, kw] = weight.shape as number[];
+    const rank = `rank:${module}`;
+    const down = this.graph.input(names.down, 'float32', [rank, inp, kh, kw]);
+    const up = this.graph.input(names.up, 'float32', [out, rank, 1, 1]);
+    const scale = this.graph.input(names.scale, 'float32', [1, rank, 1, 1]);
+    const low = ops.mul(ops.conv2d(x, down, undefined, { ...opts, pad: opts.pad ?? (kh - 1) / 2 }), scale);
+    return ops.add(y, ops.conv2d(low, up, undefined));
+  }
+
+  groupNorm(x: Value, module: string, eps: number, groups = 32): Value {
+    return ops.groupNorm(x, this.weight(`${module}.weight`), this.weight(`${module}.bias`), groups, eps);
+  }
+
+  layerNorm(x: Value, module: string, eps = 1e-5): Value {
+    return ops.layerNorm(x, this.weight(`${module}.weight`), this.weight(`${module}.bias`), eps);
+  }
+}
