@@ -100,6 +100,19 @@ function guessComponent(file: SafetensorsFile, declared: (DeclaredConfig & { com
   );
 }
 
+/** Original single-file prefixes → canonical prefixes (UNet-only files may have bare LDM names). */
+const LDM_PREFIXES: readonly [RegExp, string][] = [
+  [/^(?:model\.diffusion_model\.)?((?:input_blocks|middle_block|output_blocks|time_embed|label_emb|out)\..*)$/, 'unet.'],
+  [/^first_stage_model\.(.*)$/, 'vae.'],
+  [/^cond_stage_model\.transformer\.(?:text_model\.)?(.*)$/, 'te.text_model.'],
+  [/^conditioner\.embedders\.0\.transformer\.(?:text_model\.)?(.*)$/, 'te1.text_model.'],
+];
+/** OpenCLIP text towers (SD2's only encoder, SDXL's second), renamed to transformers names below. */
+const OPENCLIP_PREFIXES: readonly [RegExp, string][] = [
+  [/^cond_stage_model\.model\.(.*)$/, 'te'],
+  [/^conditioner\.embedders\.1\.model\.(.*)$/, 'te2'],
+];
+
 /** Adds every tensor of `file` to `weights` under its canonical name. */
 function mapFile(file: SafetensorsFile, weights: Map<string, WeightRef>, component: Component): void {
   const keys = file.keys();
@@ -125,25 +138,14 @@ function mapFile(file: SafetensorsFile, weights: Map<string, WeightRef>, compone
     for (const key of keys) if (/^(text_model|text_projection)\./.test(key)) put(`${component}.${key}`, refFromFile(file, key));
     return;
   }
-  const openClip: [string, string][] = [];
+  const openClip: [string, string, string][] = [];
   for (const key of keys) {
-    let m: RegExpExecArray | null;
-    if ((m = /^(?:model\.diffusion_model\.)?((?:input_blocks|middle_block|output_blocks|time_embed|label_emb|out)\..*)$/.exec(key))) {
-      put(`unet.${m[1]}`, refFromFile(file, key));
-    } else if ((m = /^first_stage_model\.(.*)$/.exec(key))) {
-      put(`vae.${m[1]}`, refFromFile(file, key));
-    } else if ((m = /^cond_stage_model\.transformer\.(?:text_model\.)?(.*)$/.exec(key))) {
-      put(`te.text_model.${m[1]}`, refFromFile(file, key));
-    } else if ((m = /^conditioner\.embedders\.0\.transformer\.(?:text_model\.)?(.*)$/.exec(key))) {
-      put(`te1.text_model.${m[1]}`, refFromFile(file, key));
-    } else if ((m = /^cond_stage_model\.model\.(.*)$/.exec(key))) {
-      openClip.push(['te', key]);
-    } else if ((m = /^conditioner\.embedders\.1\.model\.(.*)$/.exec(key))) {
-      openClip.push(['te2', key]);
-    }
+    const ldm = LDM_PREFIXES.map(([re, prefix]) => [re.exec(key), prefix] as const).find(([m]) => m);
+    if (ldm) put(`${ldm[1]}${ldm[0]![1]}`, refFromFile(file, key));
+    const clip = OPENCLIP_PREFIXES.map(([re, prefix]) => [re.exec(key), prefix] as const).find(([m]) => m);
+    if (clip) openClip.push([clip[1], key, clip[0]![1]]);
   }
-  for (const [prefix, key] of openClip) {
-    const inner = key.replace(/^(cond_stage_model|conditioner\.embedders\.1)\.model\./, '');
+  for (const [prefix, key, inner] of openClip) {
     const mapped = openClipToHf(inner);
     if (!mapped) continue;
     const ref = refFromFile(file, key);
