@@ -50,3 +50,57 @@ export class InterruptedError extends LoraGraphError {
     super('interrupted', 'Interrupted by request');
   }
 }
+
+/** A LoRA spec (the text of a `<lora:…>` tag or a `--lora` flag) with a bad part; `part` names it. */
+export class LoraSpecError extends LoraGraphError {
+  readonly spec: string;
+  readonly part: string;
+
+  constructor(spec: string, part: string, problem: string) {
+    super('bad_lora_spec', `LoRA spec "${spec}": ${part ? `"${part}" ` : ''}${problem}`);
+    this.spec = spec;
+    this.part = part;
+  }
+}
+
+/** A LoRA name that is not in the loras folder; `closest` holds the nearest names there. */
+export class LoraNotFoundError extends NotFoundError {
+  readonly lora: string;
+  readonly closest: readonly string[];
+
+  constructor(lora: string, where: string, closest: readonly string[]) {
+    super(
+      `LoRA "${lora}" is not in ${where}` +
+        (closest.length ? `; closest names: ${closest.join(', ')}` : '; the folder has no .safetensors LoRAs'),
+    );
+    this.lora = lora;
+    this.closest = closest;
+  }
+}
+
+/** A LoRA that does not fit the model: it matches none of its weights, or a tensor has the wrong size. */
+export class LoraMismatchError extends LoraGraphError {
+  readonly lora: string;
+
+  constructor(lora: string, message: string, code = 'lora_mismatch') {
+    super(code, `${lora}: ${message}`);
+    this.lora = lora;
+  }
+}
+
+/** A LoRA trained for another base model family (an SD1.x LoRA on SDXL, …), found before any shape is compared. */
+export class LoraBaseModelError extends LoraMismatchError {
+  readonly loraFamily: string;
+  readonly modelFamily: string;
+
+  constructor(lora: string, loraFamily: string, modelFamily: string, decidedBy: string) {
+    super(
+      lora,
+      `is a ${loraFamily} LoRA (${decidedBy}) but the model is ${modelFamily}; pick a LoRA made for ${modelFamily} ` +
+        `or load a ${loraFamily} checkpoint`,
+      'lora_base_mismatch',
+    );
+    this.loraFamily = loraFamily;
+    this.modelFamily = modelFamily;
+  }
+}

@@ -1,4 +1,5 @@
 import { numel } from '../safetensors/index.ts';
+import type { FloatTensor } from '../tensor/tensor.ts';
 
 /** An 8-bit image: row-major, channels interleaved (RGB or RGBA), as PNG and sharp's raw format lay it out. */
 export interface Image8 {
@@ -8,11 +9,7 @@ export interface Image8 {
   readonly data: Uint8Array;
 }
 
-/** A float tensor as the engine passes them around (row-major). */
-export interface FloatTensor {
-  readonly shape: number[];
-  readonly data: Float32Array;
-}
+export type { FloatTensor } from '../tensor/tensor.ts';
 
 /** Callers build images in code, so a wrong size is a programming error, not a user error. */
 export function assertImage8(image: Image8): void {

@@ -4,6 +4,7 @@
  * They work on module paths (no `.weight`/`.bias` suffix needed: suffixes pass through unchanged) and are
  * driven by the UNet's structure, never by fixed block numbers.
  */
+import type { UNetConfig } from './config.ts';
 
 /** The few structural facts the UNet name map needs. */
 export interface UNetLayout {
@@ -12,6 +13,15 @@ export interface UNetLayout {
   readonly numResBlocks: number;
   /** Whether each (down) level has attention; up level i mirrors down level levels-1-i. */
   readonly attention: readonly boolean[];
+}
+
+/** The name-map layout of a detected UNet. */
+export function unetLayout(config: UNetConfig): UNetLayout {
+  return {
+    levels: config.channelMult.length,
+    numResBlocks: config.numResBlocks,
+    attention: config.transformerDepth.map((depth) => depth > 0),
+  };
 }
 
 const RESNET_TO_LDM: Record<string, string> = {

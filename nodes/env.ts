@@ -1,0 +1,77 @@
+/**
+ * What node implementations may use besides their inputs: the configured folders, the shared model cache and
+ * the settings. File names that arrive from users are resolved inside their folder; escapes are refused.
+ */
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { InvalidInputError, NotFoundError } from '../engine/errors.ts';
+import type { ModelFolders } from '../engine/models/embedded.ts';
+import type { ModelCache } from '../engine/runtime/model-cache.ts';
+
+export type LoraApplyMethod = 'fuse' | 'backup' | 'dynamic';
+
+export interface Folders {
+  readonly models: ModelFolders;
+  readonly input: string;
+  readonly output: string;
+  readonly temp: string;
+}
+
+export interface NodeSettings {
+  readonly loraApplyMethod: LoraApplyMethod;
+  /** Send a latent preview every N sampler steps (0 = never). */
+  readonly previewEvery: number;
+}
+
+export interface NodeEnv {
+  readonly folders: Folders;
+  readonly models: ModelCache;
+  readonly settings: NodeSettings;
+}
+
+export type FolderName = 'checkpoints' | 'loras' | 'input' | 'output' | 'temp';
+
+export function folderPath(env: NodeEnv, folder: FolderName): string {
+  if (folder === 'checkpoints' || folder === 'loras') return env.folders.models[folder];
+  return env.folders[folder];
+}
+
+const EXTENSIONS: Record<FolderName, readonly string[]> = {
+  checkpoints: ['.safetensors'],
+  loras: ['.safetensors'],
+  input: ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff'],
+  output: ['.png', '.jpg', '.jpeg', '.webp'],
+  temp: ['.png', '.jpg', '.jpeg', '.webp'],
+};
+
+/** Files of a folder (recursive, `/`-separated relative paths, sorted), the options of file combos. */
+export function listFiles(env: NodeEnv, folder: FolderName): string[] {
+  const root = folderPath(env, folder);
+  if (!existsSync(root)) return [];
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (EXTENSIONS[folder].includes(extname(entry.name).toLowerCase())) out.push(relative(root, full).split(sep).join('/'));
+    }
+  };
+  walk(root);
+  return out.sort((a, b) => a.localeCompare(b));
+}
+
+/**
+ * The path of a user-supplied file name inside `folder`. Absolute paths, `..` and symlinks that lead outside
+ * the folder are refused.
+ */
+export function resolveInFolder(env: NodeEnv, folder: FolderName, name: string): string {
+  const root = resolve(folderPath(env, folder));
+  if (!name || isAbsolute(name) || name.includes('\0')) throw new InvalidInputError(`"${name}" is not a file name inside the ${folder} folder`);
+  const path = resolve(root, name);
+  const inside = (p: string, r: string) => p === r || p.startsWith(r + sep);
+  if (!inside(path, root)) throw new InvalidInputError(`"${name}" points outside the ${folder} folder`);
+  if (!existsSync(path)) throw new NotFoundError(`${folder}/${name} does not exist (folder: ${root})`);
+  if (!inside(realpathSync(path), realpathSync(root))) throw new InvalidInputError(`"${name}" links outside the ${folder} folder`);
+  if (!statSync(path).isFile()) throw new InvalidInputError(`${folder}/${name} is not a file`);
+  return path;
+}

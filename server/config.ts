@@ -1,0 +1,52 @@
+/**
+ * Where things live and how the engine runs, from flags, then environment variables, then defaults next to
+ * the repository (ComfyUI's layout: models/, input/, output/, temp/, plus data/ for the queue database).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InvalidInputError } from '../engine/errors.ts';
+import type { LoraApplyMethod } from '../nodes/index.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface AppConfig {
+  readonly modelsDir: string;
+  readonly inputDir: string;
+  readonly outputDir: string;
+  readonly tempDir: string;
+  readonly dataDir: string;
+  readonly provider: string;
+  readonly loraApplyMethod: LoraApplyMethod;
+  readonly previewEvery: number;
+}
+
+export interface ConfigFlags {
+  models?: string;
+  input?: string;
+  output?: string;
+  temp?: string;
+  data?: string;
+  provider?: string;
+  loraMethod?: string;
+}
+
+const METHODS: readonly LoraApplyMethod[] = ['fuse', 'backup', 'dynamic'];
+
+export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const pick = (flag: string | undefined, name: string, fallback: string) => resolve(flag ?? env[name] ?? fallback);
+  const method = (flags.loraMethod ?? env.LORAGRAPH_LORA_METHOD ?? 'fuse') as LoraApplyMethod;
+  if (!METHODS.includes(method)) throw new InvalidInputError(`unknown LoRA apply method "${method}"; choose one of ${METHODS.join(', ')}`);
+  const config: AppConfig = {
+    modelsDir: pick(flags.models, 'LORAGRAPH_MODELS', join(REPO_ROOT, 'models')),
+    inputDir: pick(flags.input, 'LORAGRAPH_INPUT', join(REPO_ROOT, 'input')),
+    outputDir: pick(flags.output, 'LORAGRAPH_OUTPUT', join(REPO_ROOT, 'output')),
+    tempDir: pick(flags.temp, 'LORAGRAPH_TEMP', join(REPO_ROOT, 'temp')),
+    dataDir: pick(flags.data, 'LORAGRAPH_DATA', join(REPO_ROOT, 'data')),
+    provider: flags.provider ?? env.LORAGRAPH_PROVIDER ?? 'cpu',
+    loraApplyMethod: method,
+    previewEvery: 2,
+  };
+  for (const dir of [config.modelsDir, config.inputDir, config.outputDir, config.tempDir, config.dataDir]) mkdirSync(dir, { recursive: true });
+  return config;
+}
