@@ -43,7 +43,8 @@ export function parseStrength(text: string): Strength {
     }
     return { at: position, weight };
   });
-  return { schedule: points.map((p, i) => ({ p, i })).sort((a, b) => a.p.at - b.p.at || a.i - b.i).map(({ p }) => p) };
+  // sort is stable: items at the same position keep their order (a jump at that position).
+  return { schedule: points.sort((a, b) => a.at - b.at) };
 }
 
 /**

@@ -23,9 +23,8 @@ export class WorkerHost {
   constructor(config: Omit<WorkerConfig, 'interruptFlag'>) {
     const interruptFlag = new SharedArrayBuffer(4);
     this.flag = new Int32Array(interruptFlag);
-    this.worker = new Worker(new URL('./engine-worker.ts', import.meta.url), {
+    this.worker = new Worker(new URL('./engine-worker-entry.js', import.meta.url), {
       workerData: { ...config, interruptFlag } satisfies WorkerConfig,
-      execArgv: ['--import', 'tsx'],
     });
     let onReady: (v: { provider: string; providerNote?: string }) => void;
     let onFail: (e: Error) => void;
