@@ -6,6 +6,8 @@ export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';
 export interface SessionOptions {
   readonly provider?: ExecutionProvider;
   readonly optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Extra onnxruntime session config entries (e.g. `session.disable_prepacking`). */
+  readonly config?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -18,6 +20,7 @@ export async function createSession(model: BuiltModel, options: SessionOptions =
     externalData,
     executionProviders: [options.provider ?? 'cpu'],
     graphOptimizationLevel: options.optimization ?? 'all',
+    ...(options.config ? { extra: { session: options.config } } : {}),
   });
 }
 
