@@ -16,7 +16,7 @@ export interface LoraBase {
   readonly decidedBy: string;
 }
 
-const NAMES: Readonly<Record<string, string>> = { sd1: 'SD1.x', sd2: 'SD2.x', sdxl: 'SDXL' };
+const NAMES: Readonly<Record<string, string>> = { sd1: 'SD1.x', sd2: 'SD2.x', sdxl: 'SDXL', 'sd1/sd2': 'SD1.x or SD2.x' };
 
 export function familyName(family: string): string {
   return NAMES[family] ?? family;
@@ -45,7 +45,7 @@ function baseFromKeys(modules: readonly LoraModule[]): LoraBase | undefined {
   const two = modules.find((m) => m.component === 'te1' || m.component === 'te2');
   if (two) return { family: 'sdxl', decidedBy: `key ${two.name} names one of two text encoders` };
   const one = modules.find((m) => m.component === 'te' && !m.firstEncoder);
-  if (one) return { family: 'sd1 or sd2', decidedBy: `key ${one.name} names the only text encoder (lora_te_)` };
+  if (one) return { family: 'sd1/sd2', decidedBy: `key ${one.name} names the only text encoder (lora_te_)` };
   return undefined;
 }
 
@@ -78,8 +78,8 @@ export function checkLoraBase(file: LoraFile, checkpoint: Checkpoint, label: str
   const stated = baseFromMetadata(file.metadata);
   if (stated?.family && stated.family !== model) fail(stated.family, stated.decidedBy);
   const keys = baseFromKeys(file.modules);
-  if (keys?.family === 'sdxl' && model !== 'sdxl') fail('SDXL', keys.decidedBy);
-  if (keys?.family === 'sd1 or sd2' && model === 'sdxl') fail('SD1.x/SD2.x', keys.decidedBy);
+  if (keys?.family === 'sdxl' && model !== 'sdxl') fail('sdxl', keys.decidedBy);
+  if (keys?.family === 'sd1/sd2' && model === 'sdxl') fail('sd1/sd2', keys.decidedBy);
   const cross = crossAttentionWidth(file, file.modules);
   const context = checkpoint.config.unet?.contextDim;
   if (cross && context && cross.width !== context) {

@@ -8,6 +8,7 @@ import { FileFormatError } from '../errors.ts';
 import { SafetensorsFile } from '../safetensors/index.ts';
 import { detectModuleKind, type ModuleKind } from './families.ts';
 import { parseLoraKey, type KeyStyle, type LoraComponent } from './keys.ts';
+import type { ModuleData } from './math/index.ts';
 
 export interface LoraModule extends ModuleKind {
   /** The module's name as written in the file. */
@@ -78,6 +79,22 @@ export class LoraFile {
       this.values.set(tensor, v);
     }
     return v;
+  }
+
+  /** One module's tensors, as the family math reads them. */
+  data(module: LoraModule): ModuleData {
+    const tensor = (entry: string): string => {
+      const name = module.entries.get(entry);
+      if (!name) throw new Error(`${module.name} has no ${entry}`);
+      return name;
+    };
+    return {
+      name: module.name,
+      has: (entry) => module.entries.has(entry),
+      shape: (entry) => this.shape(tensor(entry)),
+      read: (entry) => this.read(tensor(entry)),
+      scale: (rank) => this.scale(module, rank),
+    };
   }
 
   /** Bytes of tensor data held in memory (for cache accounting and debug logs). */

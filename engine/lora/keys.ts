@@ -166,13 +166,14 @@ export function underscored(path: string): string {
 }
 
 /**
- * Lists names once, grouped by their shape with digits replaced by N ("…_layers_N_self_attn_q_proj ×12"),
+ * Lists names once, grouped by their shape with index numbers replaced by N ("…_layers_N_self_attn_q_proj ×12"),
  * so a thousand unmatched keys read as a few lines.
  */
 export function summariseNames(names: readonly string[], maxGroups = 8): string {
   const groups = new Map<string, number>();
   for (const n of names) {
-    const pattern = n.replace(/\d+/g, 'N');
+    // Only whole path segments: te2 and attn1 stay, the 11 of layers_11_ does not.
+    const pattern = n.replace(/(?<=[_.])\d+(?=[_.]|$)/g, 'N');
     groups.set(pattern, (groups.get(pattern) ?? 0) + 1);
   }
   const sorted = [...groups].sort((a, b) => b[1] - a[1]);

@@ -3,9 +3,11 @@
  * store float32, so a delta does not depend on the order in which factors were stored.
  */
 
-/** a [m, k] · b [k, n] → [m, n]. */
-export function matmul(a: ArrayLike<number>, m: number, k: number, b: ArrayLike<number>, n: number): Float32Array {
-  const out = new Float32Array(m * n);
+type Matrix = Float32Array | Float64Array;
+
+/** a [m, k] · b [k, n] → [m, n] (float32 unless an output array is given). */
+export function matmul<T extends Matrix = Float32Array>(a: ArrayLike<number>, m: number, k: number, b: ArrayLike<number>, n: number, out?: T): T {
+  out ??= new Float32Array(m * n) as T;
   const acc = new Float64Array(n);
   for (let i = 0; i < m; i++) {
     acc.fill(0);
@@ -21,8 +23,8 @@ export function matmul(a: ArrayLike<number>, m: number, k: number, b: ArrayLike<
 }
 
 /** aᵀ · b for a [k, m], b [k, n] → [m, n] (Tucker factors are stored rank-first). */
-export function matmulTN(a: ArrayLike<number>, k: number, m: number, b: ArrayLike<number>, n: number): Float32Array {
-  const out = new Float32Array(m * n);
+export function matmulTN<T extends Matrix = Float32Array>(a: ArrayLike<number>, k: number, m: number, b: ArrayLike<number>, n: number, out?: T): T {
+  out ??= new Float32Array(m * n) as T;
   const acc = new Float64Array(n);
   for (let i = 0; i < m; i++) {
     acc.fill(0);

@@ -4,7 +4,7 @@
  * would leave the folder are refused; an unknown name lists the closest names there.
  */
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { FileFormatError, InvalidInputError, LoraNotFoundError } from '../errors.ts';
 
 const PICKLES = ['.ckpt', '.pt', '.pth', '.bin'];
@@ -78,4 +78,23 @@ function editDistance(a: string, b: string): number {
     prev = row;
   }
   return prev[b.length];
+}
+
+/**
+ * The file a spec names: inside `lorasDir` when given (prompt tags, nodes), else a path to a .safetensors file
+ * (command line), with or without its extension.
+ */
+export function loraPath(name: string, lorasDir?: string): string {
+  if (lorasDir) return resolveLoraName(name, lorasDir);
+  for (const candidate of [name, `${name}.safetensors`]) {
+    if (existsSync(candidate) && statSync(candidate).isFile()) {
+      if (PICKLES.includes(extname(candidate).toLowerCase())) {
+        throw new FileFormatError(candidate, 'is a PyTorch pickle; only .safetensors LoRAs are loaded (pickles can run code when loaded)', 'pickle_refused');
+      }
+      return candidate;
+    }
+  }
+  const dir = dirname(name);
+  const nearby = existsSync(dir) && statSync(dir).isDirectory() ? listLoras(dir) : [];
+  throw new LoraNotFoundError(name, existsSync(dir) ? dir : 'any folder (the file does not exist)', closestNames(name, nearby));
 }

@@ -21,7 +21,10 @@ export interface TriggerWords {
 
 export function triggerWords(path: string, metadata: Readonly<Record<string, string>>, maxTags = 20): TriggerWords {
   const frequency = parseJsonObject(metadata.ss_tag_frequency);
-  const folders = Object.keys(frequency).map((dir) => dir.replace(/^\d+_/, '').trim());
+  // A folder named img or dataset is a dataset root, not a concept (SD.Next drops them too).
+  const folders = Object.keys(frequency)
+    .map((dir) => dir.replace(/^\d+_/, '').trim())
+    .filter((name) => !['img', 'dataset'].includes(name.toLowerCase()));
   const counts = new Map<string, number>();
   for (const tags of Object.values(frequency)) {
     if (typeof tags !== 'object' || tags === null) continue;

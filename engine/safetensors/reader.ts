@@ -140,8 +140,11 @@ function parseHeader(
   if (fileSize < 8) fail(`is ${fileSize} bytes long, too short for a safetensors header`);
   const prefix = new Uint8Array(8);
   readSync(fd, prefix, 0, 8, 0);
-  if (prefix[0] === 0x80 || (prefix[0] === 0x50 && prefix[1] === 0x4b)) fail(PICKLE_HINT, 'pickle_refused');
   const headerLength = Number(new DataView(prefix.buffer).getBigUint64(0, true));
+  // A pickle starts with 0x80 and a zip with "PK"; but a valid header length can begin with those bytes too
+  // (any length ≡ 0x80 mod 256), so only call it a pickle when the length cannot be a safetensors header.
+  const looksPickled = prefix[0] === 0x80 || (prefix[0] === 0x50 && prefix[1] === 0x4b);
+  if (looksPickled && 8 + headerLength > fileSize) fail(PICKLE_HINT, 'pickle_refused');
   if (headerLength > MAX_HEADER_BYTES) {
     fail(`declares a ${headerLength}-byte header (limit ${MAX_HEADER_BYTES}); the file is corrupt or not safetensors`);
   }
