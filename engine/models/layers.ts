@@ -6,7 +6,7 @@
 import { ops, type Graph, type Value, type WeightSource } from '../onnx/index.ts';
 import { fromFloat32 } from '../tensor/dtype.ts';
 import type { Checkpoint } from './checkpoint.ts';
-import { readWeight, type WeightRef } from './weights.ts';
+import { readRawWeight, readWeight, type WeightRef } from './weights.ts';
 
 /** How a module's weight enters the graph. */
 export type WeightMode =
@@ -30,11 +30,24 @@ export function branchInputs(module: string): { down: string; up: string; scale:
   return { down: `lora:${module}:down`, up: `lora:${module}:up`, scale: `lora:${module}:scale` };
 }
 
-export function weightSource(key: string, ref: WeightRef, shape: readonly number[] = ref.shape): WeightSource {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const stored = ref.shape.reduce((a, b) => a * b, 1);
-  if (n !== stored) throw new Error(`${key}: cannot view [${ref.shape}] as [${shape}]`);
-  return { key, shape, load: () => fromFloat32(readWeight(ref), 'F32') };
+const STORED_TYPES = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
+
+/**
+ * The initializer for a checkpoint weight, in the form it is stored: float16/bfloat16 stay so on disk and are
+ * converted by a Cast in the graph (onnxruntime folds it once, at load), a transposed matrix gets a Transpose.
+ * Other dtypes are converted to float32 in TypeScript.
+ */
+export function weightSource(key: string, ref: WeightRef): WeightSource {
+  const type = STORED_TYPES[ref.dtype as keyof typeof STORED_TYPES];
+  const storedShape = ref.transposed ? [ref.shape[1], ref.shape[0]] : ref.shape;
+  if (!type) return { key, shape: ref.shape, type: 'float32', load: () => fromFloat32(readWeight(ref), 'F32') };
+  return {
+    key,
+    shape: storedShape,
+    type,
+    stored: { path: ref.file.path, offset: ref.offset, byteLength: ref.byteLength },
+    load: () => readRawWeight(ref),
+  };
 }
 
 export class ModelBuilder {
@@ -54,11 +67,17 @@ export class ModelBuilder {
   weight(name: string, shape?: readonly number[]): Value {
     const ref = this.checkpoint.weight(name);
     const viewShape = shape ?? ref.shape;
+    if (viewShape.reduce((a, b) => a * b, 1) !== ref.shape.reduce((a, b) => a * b, 1)) {
+      throw new Error(`${name}: cannot view [${ref.shape}] as [${viewShape}]`);
+    }
     if (this.plan.weightMode?.(name) === 'input') {
       this.inputsFed.set(name, viewShape);
       return this.graph.input(`weight:${name}`, 'float32', viewShape);
     }
-    return this.graph.weight(weightSource(name, ref, viewShape));
+    let value = this.graph.weight(weightSource(name, ref));
+    if (value.type !== 'float32') value = ops.cast(value, 'float32');
+    if (ref.transposed) value = ops.transpose(value, [1, 0]);
+    return viewShape.join() === value.shape.join() ? value : ops.reshape(value, viewShape);
   }
 
   /** y = x·Wᵀ + b on 2-D rows [n, in], plus the module's LoRA branch when planned. */

@@ -24,14 +24,18 @@ import {
 /** A tensor dimension: a number when known while building, a symbol (e.g. "batch") when it is not. */
 export type Dim = number | string;
 
-export type ElemType = 'float32' | 'int64' | 'int32' | 'bool';
+export type ElemType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'bool';
 
-const ONNX_TYPE: Record<ElemType, TensorProto_DataType> = {
+export const ONNX_TYPE: Record<ElemType, TensorProto_DataType> = {
   float32: TensorProto_DataType.FLOAT,
+  float16: TensorProto_DataType.FLOAT16,
+  bfloat16: TensorProto_DataType.BFLOAT16,
   int64: TensorProto_DataType.INT64,
   int32: TensorProto_DataType.INT32,
   bool: TensorProto_DataType.BOOL,
 };
+
+const ELEMENT_BYTES = { float32: 4, float16: 2, bfloat16: 2 } as const;
 
 /** ai.onnx opset 21 gives GroupNormalization with per-channel scale; com.microsoft adds MultiHeadAttention. */
 export const OPSET = 21;
@@ -63,8 +67,12 @@ export class Value {
 export interface WeightSource {
   /** Unique name, usually the canonical tensor name in the checkpoint. */
   readonly key: string;
+  /** Shape and element type of the initializer. */
   readonly shape: readonly number[];
-  /** float32 little-endian bytes, numel × 4 long. */
+  readonly type: 'float32' | 'float16' | 'bfloat16';
+  /** Where the bytes already are on disk, so the session can read them in place; otherwise `load` is used. */
+  readonly stored?: { readonly path: string; readonly offset: number; readonly byteLength: number };
+  /** The initializer's little-endian bytes. */
   load(): Uint8Array;
 }
 
@@ -129,7 +137,7 @@ export class Graph {
     if (known) return known.value;
     const name = this.fresh(source.key);
     const location = `w${this.external.size}`;
-    const value = new Value(this, name, 'float32', source.shape);
+    const value = new Value(this, name, source.type, source.shape);
     this.external.set(source.key, { location, source, value });
     return value;
   }
@@ -199,14 +207,14 @@ export class Graph {
       create(TensorProtoSchema, {
         name: value.name,
         dims: source.shape.map(BigInt),
-        dataType: TensorProto_DataType.FLOAT,
+        dataType: ONNX_TYPE[source.type],
         dataLocation: TensorProto_DataLocation.EXTERNAL,
         externalData: [
           create(StringStringEntryProtoSchema, { key: 'location', value: location }),
           create(StringStringEntryProtoSchema, { key: 'offset', value: '0' }),
           create(StringStringEntryProtoSchema, {
             key: 'length',
-            value: String(source.shape.reduce((a, b) => a * b, 1) * 4),
+            value: String(source.shape.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[source.type]),
           }),
         ],
       }),

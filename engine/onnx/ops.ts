@@ -2,7 +2,7 @@
  * ONNX operators as functions with shape inference, so model code reads like the math
  * (`silu(groupNorm(x, ...))`) and a wrong shape fails while the graph is built, not at run time.
  */
-import { MS_DOMAIN, ShapeError, type Dim, type ElemType, type Value } from './graph.ts';
+import { MS_DOMAIN, ONNX_TYPE, ShapeError, type Dim, type ElemType, type Value } from './graph.ts';
 
 function same(a: Dim, b: Dim): boolean {
   return a === b;
@@ -73,7 +73,7 @@ export function softmax(x: Value, axis = -1): Value {
 }
 
 export function cast(x: Value, to: ElemType): Value {
-  const code = { float32: 1, int64: 7, int32: 6, bool: 9 }[to];
+  const code = ONNX_TYPE[to];
   return x.graph.node('Cast', [x], [{ type: to, shape: x.shape }], { to: code })[0];
 }
 
