@@ -6,7 +6,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError } from '../engine/errors.ts';
-import type { LoraApplyMethod } from '../nodes/index.ts';
+import { modelFolders } from '../engine/models/embedded.ts';
+import { ModelCache } from '../engine/runtime/model-cache.ts';
+import type { LoraApplyMethod, NodeEnv } from '../nodes/index.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -49,4 +51,17 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   };
   for (const dir of [config.modelsDir, config.inputDir, config.outputDir, config.tempDir, config.dataDir]) mkdirSync(dir, { recursive: true });
   return config;
+}
+
+/**
+ * The node environment of the server thread (and the CLI before it starts the worker): folders for combo lists
+ * and validation. Its model cache is never used there: models load only in the engine worker.
+ */
+export function serverThreadEnv(config: AppConfig): NodeEnv {
+  const models = modelFolders(config.modelsDir);
+  return {
+    folders: { models, input: config.inputDir, output: config.outputDir, temp: config.tempDir },
+    models: new ModelCache({ provider: 'cpu' }, models.tokenizers),
+    settings: { loraApplyMethod: config.loraApplyMethod, previewEvery: config.previewEvery },
+  };
 }

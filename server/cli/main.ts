@@ -4,8 +4,11 @@ import { LoraGraphError } from '../../engine/errors.ts';
 import { MODULES, readTensors, runModuleCheck, writeTensors, type ModuleName } from '../../engine/models/module-check.ts';
 import { parseSeed, writeNoiseFile } from '../../engine/noise/index.ts';
 import { chooseProvider, parseProvider } from '../../engine/runtime/provider.ts';
-import { resolveConfig, type ConfigFlags } from '../config.ts';
+import { join } from 'node:path';
+import { REPO_ROOT, resolveConfig, type ConfigFlags } from '../config.ts';
+import { runOnServer } from './remote.ts';
 import { runWorkflowFile } from './run.ts';
+import { parsePort, positiveNumber, serve, serveSettings } from './serve.ts';
 
 const program = new Command('loragraph').description('Node-graph workflows for Stable Diffusion and LoRA').showHelpAfterError();
 
@@ -21,14 +24,31 @@ const folderOptions = (cmd: Command) =>
 folderOptions(
   program
     .command('run')
-    .description('run an API-format workflow file headlessly')
-    .argument('<workflow>', 'workflow JSON file')
+    .description('run a workflow headlessly: API or editor JSON, or a PNG with an embedded workflow')
+    .argument('<workflow>', 'workflow JSON file or PNG')
     .option('--set <NODE.INPUT=VALUE>', 'override an input (repeatable); NODE is a node id or title', (v: string, acc: string[]) => [...acc, v], [])
-    .option('--out <dir>', 'write images to this folder')
+    .option('--out <dir>', 'write images to this folder (with --server: download them there)')
+    .option('--server <url>', 'submit to a running LoraGraph or ComfyUI server instead of running here')
     .option('-q, --quiet', 'no progress output'),
-).action(async (workflow: string, opts: ConfigFlags & { set: string[]; out?: string; quiet?: boolean }) => {
+).action(async (workflow: string, opts: ConfigFlags & { set: string[]; out?: string; quiet?: boolean; server?: string }) => {
+  if (opts.server) {
+    process.exitCode = await runOnServer(workflow, opts.server, { set: opts.set, quiet: opts.quiet, out: opts.out });
+    return;
+  }
   const config = resolveConfig({ ...opts, output: opts.out ?? opts.output });
   process.exitCode = await runWorkflowFile(workflow, config, { set: opts.set, quiet: opts.quiet });
+});
+
+folderOptions(
+  program
+    .command('serve')
+    .description('start the server: HTTP API (ComfyUI-compatible), socket.io and /ws progress, the status page')
+    .option('--port <port>', 'port (env LORAGRAPH_PORT)', (v: string) => parsePort(v))
+    .option('--listen [host]', 'address to bind (env LORAGRAPH_LISTEN); without a value, every interface (0.0.0.0)')
+    .option('--temp <dir>', 'temp folder for previews (env LORAGRAPH_TEMP)')
+    .option('--max-upload-size <MB>', 'largest upload in MB (env LORAGRAPH_MAX_UPLOAD_MB)', (v: string) => positiveNumber(v, '--max-upload-size')),
+).action(async (opts: ConfigFlags & { port?: number; listen?: string | true; maxUploadSize?: number }) => {
+  await serve(resolveConfig(opts), serveSettings(opts));
 });
 
 program
@@ -57,6 +77,26 @@ program
     const shape = opts.shape.split(',').map((d) => Number(d.trim()));
     writeNoiseFile(opts.out, parseSeed(opts.seed), shape);
     console.log(`${opts.out}: noise [${shape.join(', ')}] for seed ${opts.seed}`);
+  });
+
+program
+  .command('bench')
+  .description('run the benchmarks (speed and memory figures, printed and written to bench/results/)')
+  .option('--only <names>', 'comma-separated subset: engine, lora, server', (v: string) => v.split(','))
+  .option('--sizes <sizes>', 'image sizes for the UNet step benchmark', (v: string) => v.split(',').map(Number))
+  .option('--steps <n>', 'timed steps per measurement', Number)
+  .option('--models <dir>', 'models folder (env LORAGRAPH_MODELS)')
+  .action(async (opts: { only?: string[]; sizes?: number[]; steps?: number; models?: string }) => {
+    const { runBenchmarks } = await import('../../bench/run.ts');
+    const config = resolveConfig({ models: opts.models });
+    await runBenchmarks({
+      modelsDir: config.modelsDir,
+      workDir: join(config.dataDir, 'bench'),
+      resultsDir: join(REPO_ROOT, 'bench', 'results'),
+      only: opts.only,
+      sizes: opts.sizes,
+      steps: opts.steps,
+    });
   });
 
 try {

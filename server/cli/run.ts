@@ -1,17 +1,21 @@
 /**
- * `loragraph run workflow.json [--set NODE.INPUT=VALUE …] [--out DIR]`: runs a saved workflow headlessly in
- * the engine worker, with a progress bar on a terminal, and prints the files it wrote.
+ * `loragraph run workflow.json|image.png [--set NODE.INPUT=VALUE …] [--out DIR]`: validates a saved workflow
+ * (API or editor format, or embedded in a PNG), runs it headlessly in the engine worker with a progress bar on
+ * a terminal, and prints the files it wrote.
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import cliProgress from 'cli-progress';
 import { InvalidInputError } from '../../engine/errors.ts';
 import { parseJson, stringifyJson, type Json } from '../../engine/json.ts';
 import { ensureDefaultModel, modelFolders } from '../../engine/models/embedded.ts';
-import type { AppConfig } from '../config.ts';
+import { NODES } from '../../nodes/index.ts';
+import { serverThreadEnv, type AppConfig } from '../config.ts';
 import { asApiPrompt, type ApiPrompt } from '../executor/prompt.ts';
+import { formatNodeErrors, formatValidation, validatePrompt } from '../executor/validate.ts';
 import { WorkerHost } from '../worker/worker-host.ts';
+import { RunProgress } from './progress.ts';
+import { loadWorkflowBytes } from '../workflow/load.ts';
 
 /** `--set 3.seed=42` or `--set KSampler.steps=10` (node id or title); the value is JSON when it parses. */
 export function applySets(prompt: ApiPrompt, sets: readonly string[]): void {
@@ -37,32 +41,43 @@ export interface RunOptions {
   readonly quiet?: boolean;
 }
 
+/** The API prompt of a workflow file (any format), with the --set overrides applied, and its editor workflow. */
+export function readWorkflow(file: string, sets: readonly string[]): { prompt: ApiPrompt; workflow?: Record<string, Json> } {
+  const loaded = loadWorkflowBytes(readFileSync(file), file, NODES);
+  const prompt = asApiPrompt(loaded.prompt, file);
+  applySets(prompt, sets);
+  return { prompt, workflow: loaded.workflow };
+}
+
 export async function runWorkflowFile(file: string, config: AppConfig, options: RunOptions): Promise<number> {
-  const prompt = asApiPrompt(parseJson(readFileSync(file, 'utf8'), file), file);
-  applySets(prompt, options.set);
+  const { prompt, workflow } = readWorkflow(file, options.set);
   ensureDefaultModel(modelFolders(config.modelsDir));
+  const validation = validatePrompt(prompt as unknown as Json, NODES, serverThreadEnv(config));
+  if (!validation.ok) {
+    console.error(formatValidation(validation.error, validation.nodeErrors));
+    return 1;
+  }
+  if (Object.keys(validation.nodeErrors).length > 0) {
+    console.error(`Some outputs fail validation and are skipped:\n${formatNodeErrors(validation.nodeErrors)}`);
+  }
   const host = new WorkerHost(config);
   const { providerNote } = await host.ready;
   if (providerNote) console.error(providerNote);
-  const bar = process.stderr.isTTY && !options.quiet ? new cliProgress.SingleBar({ format: ' {node} |{bar}| {value}/{total}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
-  let barStarted = false;
+  const display = new RunProgress((node) => prompt[node]?.class_type, options.quiet);
   const stopInterrupt = () => host.interrupt();
   process.once('SIGINT', stopInterrupt);
   try {
-    const result = await host.execute({ promptId: randomUUID(), promptText: stringifyJson(prompt) }, (event) => {
-      if (event.name === 'executing') {
-        if (barStarted) bar?.stop();
-        barStarted = false;
-        if (!bar && !options.quiet) console.error(`running ${event.node} (${prompt[event.node]?.class_type})`);
-      } else if (event.name === 'progress') {
-        if (bar) {
-          if (!barStarted) bar.start(event.max, 0, { node: `${event.node} ${prompt[event.node]?.class_type}` });
-          barStarted = true;
-          bar.update(event.value);
-        }
-      }
+    const request = {
+      promptId: randomUUID(),
+      promptText: stringifyJson(validation.prompt),
+      extraPngInfoText: workflow ? stringifyJson({ workflow }) : undefined,
+      targets: validation.outputs,
+    };
+    const result = await host.execute(request, (event) => {
+      if (event.name === 'executing') display.executing(event.node);
+      else if (event.name === 'progress') display.progress(event.node, event.value, event.max);
     });
-    if (barStarted) bar?.stop();
+    display.stop();
     if (result.status !== 'success') {
       const f = result.failure;
       console.error(`${result.status === 'interrupted' ? 'Interrupted' : 'Error'}${f.nodeId ? ` in node ${f.nodeId} (${f.nodeType})` : ''}: ${f.message}`);

@@ -18,6 +18,7 @@ export class WorkerHost {
   private readonly flag: Int32Array;
   private pending = new Map<string, { resolve: (r: ExecutionResult) => void; onEvent: (e: EngineEvent) => void }>();
   private freed: (() => void)[] = [];
+  private exited = false;
   readonly ready: Promise<{ provider: string; providerNote?: string }>;
 
   constructor(config: Omit<WorkerConfig, 'interruptFlag'>) {
@@ -49,16 +50,29 @@ export class WorkerHost {
       onFail(err);
       this.failAll(err.message);
     });
+    // A worker that ended (crash, out of memory, terminate) must not leave callers waiting forever.
+    this.worker.on('exit', (code) => {
+      this.exited = true;
+      onFail(new Error(`the engine worker exited (code ${code})`));
+      this.failAll(`the engine worker exited (code ${code})`);
+      for (const resolve of this.freed.splice(0)) resolve();
+    });
+  }
+
+  /** False once the worker has ended; start a new host then. */
+  get alive(): boolean {
+    return !this.exited;
   }
 
   private failAll(message: string): void {
     for (const [id, p] of this.pending) {
-      p.resolve({ status: 'error', outputs: {}, failure: { nodeId: '', nodeType: '', message: `engine worker failed: ${message}`, type: 'worker_error', traceback: [message], executed: [] } });
+      p.resolve(workerFailure(message));
       this.pending.delete(id);
     }
   }
 
   execute(request: ExecuteRequest, onEvent: (e: EngineEvent) => void = () => {}): Promise<ExecutionResult> {
+    if (this.exited) return Promise.resolve(workerFailure('the engine worker has exited'));
     return new Promise((resolve) => {
       this.pending.set(request.promptId, { resolve, onEvent });
       this.worker.postMessage({ type: 'execute', ...request } satisfies ToWorker);
@@ -79,4 +93,8 @@ export class WorkerHost {
   async terminate(): Promise<void> {
     await this.worker.terminate();
   }
+}
+
+function workerFailure(message: string): ExecutionResult {
+  return { status: 'error', outputs: {}, failure: { nodeId: '', nodeType: '', message: `engine worker failed: ${message}`, type: 'worker_error', traceback: [message], executed: [] } };
 }
