@@ -4,10 +4,42 @@ import { CLIPSetLastLayer, CLIPTextEncode } from './core/conditioning.ts';
 import { EmptyLatentImage, VAEDecode, VAEEncode } from './core/latent.ts';
 import { KSampler, KSamplerAdvanced } from './core/sampling.ts';
 import { LoadImage, PreviewImage, SaveImage } from './core/image.ts';
+import {
+  ApplyLoraStack,
+  CheckpointBakeSave,
+  LoraCombineSave,
+  LoraInfo,
+  LoraLoader,
+  LoraLoaderAdvanced,
+  LoraLoaderModelOnly,
+  LoraPromptEncode,
+  LoraStack,
+} from './lora.ts';
 import type { NodeDefinition } from './types.ts';
 
 export const NODES: ReadonlyMap<string, NodeDefinition> = new Map(
-  [CheckpointLoaderSimple, CLIPTextEncode, CLIPSetLastLayer, EmptyLatentImage, KSampler, KSamplerAdvanced, VAEDecode, VAEEncode, LoadImage, SaveImage, PreviewImage].map((n) => [n.name, n]),
+  [
+    CheckpointLoaderSimple,
+    CLIPTextEncode,
+    CLIPSetLastLayer,
+    EmptyLatentImage,
+    KSampler,
+    KSamplerAdvanced,
+    VAEDecode,
+    VAEEncode,
+    LoadImage,
+    SaveImage,
+    PreviewImage,
+    LoraLoader,
+    LoraLoaderModelOnly,
+    LoraLoaderAdvanced,
+    LoraStack,
+    ApplyLoraStack,
+    LoraPromptEncode,
+    LoraInfo,
+    LoraCombineSave,
+    CheckpointBakeSave,
+  ].map((n) => [n.name, n]),
 );
 
 export type { NodeDefinition, NodeContext, NodeResult, InputSpec, OutputSpec, SocketType } from './types.ts';

@@ -25,7 +25,7 @@ function upstream(prompt: ApiPrompt, node: ApiNode | undefined, input: string, a
 }
 
 const SAMPLERS = new Set(['KSampler', 'KSamplerAdvanced']);
-const TEXT = new Set(['CLIPTextEncode', 'PromptLoraTags']);
+const TEXT = new Set(['CLIPTextEncode', 'LoraPromptEncode']);
 
 export function describeGeneration(promptJson: Json, imagesNodeId: string): A1111Generation | undefined {
   if (typeof promptJson !== 'object' || promptJson === null || Array.isArray(promptJson)) return undefined;

@@ -1,4 +1,5 @@
 /** The values that travel along links between nodes (what each socket type carries). */
+import type { LoraSpec } from '../engine/lora/index.ts';
 import type { Conditioning } from '../engine/pipeline/conditioning.ts';
 import type { LoadedModel } from '../engine/runtime/loaded-model.ts';
 import type { FloatTensor } from '../engine/tensor/tensor.ts';
@@ -8,6 +9,8 @@ export interface ModelValue {
   readonly model: LoadedModel;
   /** The checkpoint's file name, as chosen in the loader. */
   readonly name: string;
+  /** LoRAs stacked by loader nodes, in order (their UNet strengths count here). */
+  readonly loras: readonly LoraSpec[];
 }
 
 /** CLIP: a checkpoint's text encoder(s), the LoRAs stacked on them, and the chosen last layer. */
@@ -16,6 +19,8 @@ export interface ClipValue {
   readonly name: string;
   /** CLIPSetLastLayer's value; undefined = the family's default. */
   readonly lastLayer?: number;
+  /** LoRAs stacked by loader nodes, in order (their text-encoder strengths count here). */
+  readonly loras: readonly LoraSpec[];
 }
 
 export interface VaeValue {

@@ -29,3 +29,4 @@ export { detectLoraBase, checkLoraBase, familyName, type LoraBase } from './base
 export { ModelTargets, unetBlockNames, unetPlace, type BlockGroup, type TargetPlace } from './targets.ts';
 export { loraDebugFromEnv, type LoraLogger, type LoraLogOptions } from './log.ts';
 export type { LowRank } from './math/index.ts';
+export { writeKohyaLora } from './generate.ts';

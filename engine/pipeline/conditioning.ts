@@ -9,6 +9,7 @@ import type { ModelFamily } from '../models/config.ts';
 import type { LoadedModel, TextEncoderInfo } from '../runtime/loaded-model.ts';
 import { ort } from '../runtime/session.ts';
 import { applyEmphasis, CHUNK_LENGTH, padIdFor, tokenizePrompt, type Emphasis } from '../tokenizer/index.ts';
+import { applyTextEncoderLoras, type LoraContext } from './loras.ts';
 
 export interface Conditioning {
   /** [1, tokens, width] */
@@ -23,6 +24,10 @@ export interface TextEncodeOptions {
   /** CLIPSetLastLayer's value (−1 = last layer, −2 = penultimate …); undefined = the family's default. */
   readonly lastLayer?: number;
   readonly emphasis?: 'comfy' | 'a1111';
+  /** LoRAs on the text encoders, applied before encoding (at `step` of `totalSteps` for schedules). */
+  readonly loras?: LoraContext;
+  readonly step?: number;
+  readonly totalSteps?: number;
 }
 
 /** ComfyUI's defaults: SD1 the last layer, SD2 and SDXL the penultimate. */
@@ -72,10 +77,11 @@ async function encodeWith(model: LoadedModel, info: TextEncoderInfo, text: strin
   return { ...encoded, hidden };
 }
 
-/** Encodes a prompt with the model's text encoder(s) in their current LoRA state. */
+/** Encodes a prompt with the model's text encoder(s), with the given LoRAs applied to them. */
 export async function encodePrompt(model: LoadedModel, text: string, options: TextEncodeOptions = {}): Promise<Conditioning> {
   const encoders = model.textEncoders();
   if (encoders.length === 0) throw new InvalidInputError(`${model.checkpoint.path} has no text encoder, so it cannot encode prompts`);
+  await applyTextEncoderLoras(model, options.loras, options.step ?? 0, options.totalSteps ?? 1);
   const outputs: Encoded[] = [];
   for (const info of encoders) outputs.push(await encodeWith(model, info, text, options));
   // SDXL's two tokenisations can differ in chunk count; like ComfyUI, keep the common part.

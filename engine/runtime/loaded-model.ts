@@ -9,6 +9,9 @@ import type { ClipConfig } from '../models/config.ts';
 import { buildUNetGraph } from '../models/unet.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from '../models/vae.ts';
 import { ClipTokenizer, findTokenizer, type TokenizerKind } from '../tokenizer/index.ts';
+import { LoraSet, type LoraSpec } from '../lora/index.ts';
+import { LowRankMerger } from './low-rank-merge.ts';
+import { LoraRuntime } from './lora-runtime.ts';
 import { ModuleSession } from './module-session.ts';
 import type { SessionOptions } from './session.ts';
 
@@ -23,6 +26,9 @@ export interface TextEncoderInfo {
 export class LoadedModel {
   private readonly sessions = new Map<string, ModuleSession>();
   private readonly tokenizers = new Map<TokenizerKind, ClipTokenizer>();
+  private readonly loraRuntimes = new Map<string, LoraRuntime>();
+  private readonly loraSets = new Map<string, LoraSet>();
+  private merger: LowRankMerger | undefined;
 
   constructor(
     readonly checkpoint: Checkpoint,
@@ -87,6 +93,34 @@ export class LoadedModel {
       this.tokenizers.set(kind, t);
     }
     return t;
+  }
+
+  /** The LoRA state of one module session: `unet`, `te`, `te1` or `te2`. */
+  loras(module: 'unet' | TextEncoderPrefix): LoraRuntime {
+    let runtime = this.loraRuntimes.get(module);
+    if (!runtime) {
+      this.merger ??= new LowRankMerger(this.sessionOptions);
+      const session = module === 'unet' ? this.unet() : this.textEncoder(module);
+      runtime = new LoraRuntime(session, this.checkpoint, `${module}.`, this.merger);
+      this.loraRuntimes.set(module, runtime);
+    }
+    return runtime;
+  }
+
+  /**
+   * The LoraSet for these specs on this checkpoint, kept while the same specs are asked for again (so applied
+   * state is recognised as unchanged); LoRA files are parsed once per process whatever the specs.
+   */
+  loraSet(specs: readonly LoraSpec[], lorasDir: string): LoraSet | undefined {
+    if (specs.length === 0) return undefined;
+    const key = JSON.stringify(specs);
+    let set = this.loraSets.get(key);
+    if (set) this.loraSets.delete(key);
+    else set = LoraSet.open(this.checkpoint, specs, { lorasDir });
+    this.loraSets.set(key, set);
+    // MODEL and CLIP usually carry different specs; a few recent sets cover both without thrashing.
+    while (this.loraSets.size > 8) this.loraSets.delete(this.loraSets.keys().next().value!);
+    return set;
   }
 
   async release(): Promise<void> {

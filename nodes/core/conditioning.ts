@@ -1,6 +1,13 @@
 import { encodePrompt } from '../../engine/pipeline/conditioning.ts';
+import type { LoraContext } from '../../engine/pipeline/loras.ts';
+import type { NodeEnv } from '../env.ts';
 import { defineNode } from '../types.ts';
 import type { ClipValue, ConditioningValue } from '../values.ts';
+
+/** The LoRA context for a CLIP value's stacked LoRAs (undefined when none). */
+export function clipLoras(clip: ClipValue, env: NodeEnv): LoraContext | undefined {
+  return clip.loras.length ? { specs: clip.loras, lorasDir: env.folders.models.loras, method: env.settings.loraApplyMethod } : undefined;
+}
 
 export const CLIPTextEncode = defineNode({
   name: 'CLIPTextEncode',
@@ -12,10 +19,10 @@ export const CLIPTextEncode = defineNode({
     clip: { kind: 'SOCKET', type: 'CLIP', tooltip: 'The text encoder to use.' },
   },
   outputs: [{ name: 'CONDITIONING', type: 'CONDITIONING' }],
-  async execute(inputs) {
+  async execute(inputs, ctx) {
     const clip = inputs.clip as ClipValue;
     const text = inputs.text as string;
-    const cond = await encodePrompt(clip.model, text, { lastLayer: clip.lastLayer });
+    const cond = await encodePrompt(clip.model, text, { lastLayer: clip.lastLayer, loras: clipLoras(clip, ctx.env) });
     const value: ConditioningValue = [{ cond, text, clip }];
     return { outputs: [value] };
   },

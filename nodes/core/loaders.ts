@@ -18,7 +18,7 @@ export const CheckpointLoaderSimple = defineNode({
   async execute(inputs, ctx) {
     const name = inputs.ckpt_name as string;
     const model = await ctx.env.models.load(resolveInFolder(ctx.env, 'checkpoints', name));
-    const outputs: [ModelValue, ClipValue, VaeValue] = [{ model, name }, { model, name }, { model, name }];
+    const outputs: [ModelValue, ClipValue, VaeValue] = [{ model, name, loras: [] }, { model, name, loras: [] }, { model, name }];
     return { outputs };
   },
 });

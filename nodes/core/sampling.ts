@@ -1,9 +1,13 @@
 import { InvalidInputError } from '../../engine/errors.ts';
 import { latentPreviewRgb, SD15_LATENT_RGB, SDXL_LATENT_RGB } from '../../engine/image/index.ts';
+import { encodePrompt, type Conditioning } from '../../engine/pipeline/conditioning.ts';
+import { prepareUnetLoras, textEncoderStrengthKey } from '../../engine/pipeline/loras.ts';
 import { sampleLatent } from '../../engine/pipeline/sample.ts';
 import { SAMPLER_NAMES, SCHEDULER_NAMES } from '../../engine/sampling/index.ts';
 import { defineNode, type InputSpec, type NodeContext } from '../types.ts';
-import type { ConditioningValue, LatentValue, ModelValue } from '../values.ts';
+import type { NodeEnv } from '../env.ts';
+import type { ConditioningEntry, ConditioningValue, LatentValue, ModelValue } from '../values.ts';
+import { clipLoras } from './conditioning.ts';
 
 const MAX_SEED = 2n ** 64n - 1n;
 
@@ -39,15 +43,49 @@ function single(value: ConditioningValue, which: string) {
   return value[0];
 }
 
+/**
+ * Conditioning for each step when a text-encoder LoRA strength follows a schedule: the prompt is encoded
+ * again whenever the encoders' strengths move (cached per strength, so only distinct values cost a run).
+ */
+function scheduledConditioning(entry: ConditioningEntry, env: NodeEnv): ((step: number, total: number) => Promise<Conditioning>) | undefined {
+  const loras = clipLoras(entry.clip, env);
+  if (!loras) return undefined;
+  const model = entry.clip.model;
+  const cache = new Map<string, Conditioning>([[textEncoderStrengthKey(model, loras, 0, 1), entry.cond]]);
+  return async (step, total) => {
+    const key = textEncoderStrengthKey(model, loras, step, total);
+    let cond = cache.get(key);
+    if (!cond) {
+      cond = await encodePrompt(model, entry.text, { lastLayer: entry.clip.lastLayer, loras, step, totalSteps: total });
+      cache.set(key, cond);
+    }
+    return cond;
+  };
+}
+
 async function runSampler(p: SamplerParams, ctx: NodeContext): Promise<LatentValue> {
   const { model } = p.model;
   const latent = p.latent.samples;
   const factors = model.family === 'sdxl' ? SDXL_LATENT_RGB : SD15_LATENT_RGB;
   const previewEvery = ctx.env.settings.previewEvery;
+  const env = ctx.env;
+  const unetLoras = p.model.loras.length ? { specs: p.model.loras, lorasDir: env.folders.models.loras, method: env.settings.loraApplyMethod } : undefined;
+  const stepLoras = await prepareUnetLoras(model, unetLoras, p.steps);
+  const positive = single(p.positive, 'positive');
+  const negative = single(p.negative, 'negative');
+  const positiveAt = scheduledConditioning(positive, env);
+  const negativeAt = scheduledConditioning(negative, env);
   const samples = await sampleLatent({
     model,
-    positive: single(p.positive, 'positive').cond,
-    negative: single(p.negative, 'negative').cond,
+    positive: positive.cond,
+    negative: negative.cond,
+    conditioningAt:
+      positiveAt || negativeAt
+        ? async (step, total) => ({
+            positive: positiveAt ? await positiveAt(step, total) : positive.cond,
+            negative: negativeAt ? await negativeAt(step, total) : negative.cond,
+          })
+        : undefined,
     latent: { ...latent, batchIndex: p.latent.batchIndex },
     seed: p.seed,
     steps: p.steps,
@@ -60,7 +98,10 @@ async function runSampler(p: SamplerParams, ctx: NodeContext): Promise<LatentVal
     addNoise: p.addNoise,
     returnWithLeftoverNoise: p.returnWithLeftoverNoise,
     hooks: {
-      beforeStep: () => ctx.checkInterrupt(),
+      beforeStep: async (index, total) => {
+        ctx.checkInterrupt();
+        await stepLoras(index, total);
+      },
       onStep: (step) => {
         const last = step.index + 1 === step.total;
         const withPreview = previewEvery > 0 && (step.index % previewEvery === previewEvery - 1 || last);
