@@ -17,7 +17,7 @@ export interface LoraContext {
 export async function prepareUnetLoras(model: LoadedModel, loras: LoraContext | undefined, totalSteps: number): Promise<(step: number, total: number) => Promise<void>> {
   const set = loras ? model.loraSet(loras.specs, loras.lorasDir) : undefined;
   const runtime = model.loras('unet');
-  await runtime.apply(set, loras?.method ?? 'fuse', 0, totalSteps);
+  await runtime.applySet(set, loras?.method ?? 'fuse', 0, totalSteps);
   if (!set) return async () => {};
   return async (step, total) => {
     set.logStep(step, total);
@@ -28,7 +28,7 @@ export async function prepareUnetLoras(model: LoadedModel, loras: LoraContext | 
 /** Applies the text-encoder LoRAs (at a step of a run, for `te` schedules) to every text encoder. */
 export async function applyTextEncoderLoras(model: LoadedModel, loras: LoraContext | undefined, step = 0, total = 1): Promise<void> {
   const set = loras ? model.loraSet(loras.specs, loras.lorasDir) : undefined;
-  for (const encoder of model.textEncoders()) await model.loras(encoder.prefix).apply(set, loras?.method ?? 'fuse', step, total);
+  for (const encoder of model.textEncoders()) await model.loras(encoder.prefix).applySet(set, loras?.method ?? 'fuse', step, total);
 }
 
 /**

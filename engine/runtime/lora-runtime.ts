@@ -56,7 +56,7 @@ export class LoraRuntime {
   }
 
   /** Applies `set` (undefined = no LoRA) at a step of a run; only what changed is recomputed. */
-  async apply(set: LoraSet | undefined, method: LoraApplyMethod, step = 0, total = 1): Promise<void> {
+  async applySet(set: LoraSet | undefined, method: LoraApplyMethod, step = 0, total = 1): Promise<void> {
     if (method !== this.method && (this.inputs.size > 0 || this.branches.size > 0)) await this.reset();
     this.method = method;
     this.set = set;
@@ -81,7 +81,7 @@ export class LoraRuntime {
   /** Moves an applied set to another sampling step (per-step schedules); cheap when nothing changes. */
   async setStep(step: number, total: number): Promise<void> {
     if (!this.set) return;
-    await this.apply(this.set, this.method, step, total);
+    await this.applySet(this.set, this.method, step, total);
   }
 
   /** Back to the plain constant graph: every LoRA removed, inputs and branches dropped. */

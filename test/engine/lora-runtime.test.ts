@@ -49,7 +49,7 @@ describe('LoRA runtime: apply methods on a real session', () => {
       const sets = [LoraSet.open(model.checkpoint, [`${loraA}:0.8`]), LoraSet.open(model.checkpoint, [`${loraA}:1:in=0.3`, `${loraB}:0.5`])];
       let withLora: Float32Array | undefined;
       for (let i = 0; i < 100; i++) {
-        await runtime.apply(sets[i % 2], method);
+        await runtime.applySet(sets[i % 2], method);
         if (i < 3) {
           const out = await unetOutput(model);
           expect(bitsEqual(out, base), `LoRA set ${i % 2} changes the output`).toBe(false);
@@ -57,14 +57,14 @@ describe('LoRA runtime: apply methods on a real session', () => {
           // through other kernels than pre-packed constants, which changes the last bits).
           if (i === 2) withLora = out;
         }
-        await runtime.apply(undefined, method);
+        await runtime.applySet(undefined, method);
       }
       // What the session is fed now is exactly the checkpoint's bytes …
       for (const [name, value] of runtime.fedWeights()) expect(bitsEqual(value, readWeight(model.checkpoint.weight(name))), name).toBe(true);
       // … and re-applying gives the same output as the first time (no drift).
-      await runtime.apply(sets[0], method);
+      await runtime.applySet(sets[0], method);
       expect(bitsEqual(await unetOutput(model), withLora!)).toBe(true);
-      await runtime.apply(undefined, method);
+      await runtime.applySet(undefined, method);
       if (method === 'dynamic') expect(bitsEqual(await unetOutput(model), base)).toBe(true);
       // Back to the all-constant graph ("reload model"): the base output exactly.
       await runtime.reset();
@@ -77,7 +77,7 @@ describe('LoRA runtime: apply methods on a real session', () => {
     const outputs: Float32Array[] = [];
     for (const method of ['fuse', 'backup', 'dynamic'] as LoraApplyMethod[]) {
       const model = new LoadedModel(openCheckpoint(checkpointPath), {}, folders.tokenizers);
-      await model.loras('unet').apply(LoraSet.open(model.checkpoint, [`${loraA}:0.8`, `${loraB}:0.5:out=0`]), method);
+      await model.loras('unet').applySet(LoraSet.open(model.checkpoint, [`${loraA}:0.8`, `${loraB}:0.5:out=0`]), method);
       outputs.push(await unetOutput(model));
       await model.release();
     }
@@ -98,7 +98,7 @@ describe('LoRA runtime: apply methods on a real session', () => {
         outputs.push(await unetOutput(model));
       }
       // The base model in the same graph (fed weights or idle branches), for an exact comparison.
-      await model.loras('unet').apply(undefined, method);
+      await model.loras('unet').applySet(undefined, method);
       const base = await unetOutput(model);
       // Strength 0 at the first step: exactly the base model; then it moves further away step by step.
       expect(bitsEqual(outputs[0], base)).toBe(true);
@@ -107,7 +107,7 @@ describe('LoRA runtime: apply methods on a real session', () => {
       if (method !== 'dynamic') {
         // The fed weight at the last step is base + 1·ΔW.
         const set = LoraSet.open(model.checkpoint, [`${loraA}:1`]);
-        await model.loras('unet').apply(set, method);
+        await model.loras('unet').applySet(set, method);
         const name = set.names().find((n) => n.startsWith('unet.'))!;
         const expected = set.mergedWeight(name, readWeight(model.checkpoint.weight(name)));
         const fed = model.loras('unet').fedWeights().get(name)!;
