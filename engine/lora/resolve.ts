@@ -28,6 +28,7 @@ const baseName = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 
 /** The absolute path of the LoRA `name` inside `lorasDir`. */
 export function resolveLoraName(name: string, lorasDir: string): string {
+  if (!existsSync(lorasDir)) throw new LoraNotFoundError(name, `${lorasDir} (the loras folder does not exist yet)`, []);
   const root = realpathSync(lorasDir);
   const wanted = name.trim().replaceAll('\\', '/');
   if (isAbsolute(wanted) || /^[a-z]:\//i.test(wanted)) {

@@ -6,6 +6,7 @@ import { parseSeed, writeNoiseFile } from '../../engine/noise/index.ts';
 import { chooseProvider, parseProvider } from '../../engine/runtime/provider.ts';
 import { join } from 'node:path';
 import { REPO_ROOT, resolveConfig, type ConfigFlags } from '../config.ts';
+import { addLoraCommands } from './lora.ts';
 import { runOnServer } from './remote.ts';
 import { runWorkflowFile } from './run.ts';
 import { parsePort, positiveNumber, serve, serveSettings } from './serve.ts';
@@ -98,6 +99,8 @@ program
       steps: opts.steps,
     });
   });
+
+addLoraCommands(program);
 
 try {
   await program.parseAsync(process.argv);
