@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'models/**', 'data/**', 'bench/results/**', 'client/dist/**', 'tools/train/**/*.py'] },
+  { ignores: ['node_modules/**', 'dist/**', 'models/**', 'data/**', 'tmp/**', 'temp/**', 'output/**', 'input/**', 'bench/results/**', 'client/dist/**', 'tools/train/**/*.py'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -2,6 +2,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchEngine, printEngineTable } from './engine.ts';
+import { benchLora, printLoraTable } from './lora.ts';
+import { formatServerBenchmark, runServerBenchmark } from './server.ts';
 
 export interface BenchOptions {
   readonly modelsDir: string;
@@ -10,6 +12,10 @@ export interface BenchOptions {
   readonly only?: readonly string[];
   readonly sizes?: readonly number[];
   readonly steps?: number;
+  /** Image size for the LoRA per-step measurements. */
+  readonly loraSize?: number;
+  /** A 512x512 step time to compare LoRA switching with, when the engine benchmark is not run. */
+  readonly referenceStep?: number;
 }
 
 export async function runBenchmarks(options: BenchOptions): Promise<Record<string, unknown>> {
@@ -19,6 +25,18 @@ export async function runBenchmarks(options: BenchOptions): Promise<Record<strin
     const r = await benchEngine(options.modelsDir, options.workDir, [...(options.sizes ?? [512, 256])], options.steps ?? 2);
     printEngineTable(r);
     results.engine = r;
+  }
+  if (wanted('lora')) {
+    const engine = results.engine as Awaited<ReturnType<typeof benchEngine>> | undefined;
+    const step512 = engine?.resolutions.find((x) => x.size === 512)?.engineStep ?? options.referenceStep ?? 0;
+    const r = await benchLora(options.modelsDir, options.workDir, step512, options.loraSize ?? 256, options.steps ?? 2);
+    printLoraTable(r);
+    results.lora = r;
+  }
+  if (wanted('server')) {
+    const r = await runServerBenchmark();
+    console.log(`\nServer\n${formatServerBenchmark(r)}`);
+    results.server = r;
   }
   mkdirSync(options.resultsDir, { recursive: true });
   const file = join(options.resultsDir, `bench-${(results.date as string).replace(/[:.]/g, '-')}.json`);

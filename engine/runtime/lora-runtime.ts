@@ -7,13 +7,18 @@
  *   back bit for bit (SD.Next's fuse subtracts and drifts).
  * - backup: the same, with the originals of touched weights kept in memory and copied back.
  * - dynamic: base weights stay untouched constants; each touched module gets a low-rank side branch
- *   y += up·(scale ⊙ down·x) whose factors and per-step scales are fed at run time. Families that are not
- *   low-rank (LoHa, LoKr, DoRA, GLoRA, (IA)^3, OFT, full) fall back to a fed merged weight for that module.
+ *   y += up·(scale ⊙ down·x) whose factors and per-step scales are fed at run time.
+ *
+ * Step schedules: re-merging every touched weight at every step would cost seconds per step, so in every
+ * method a LoRA whose strength follows a schedule runs through a side branch (only its per-step scales
+ * change); fuse/backup merge the LoRAs with constant strengths into the fed weight. Families that are not
+ * low-rank (LoHa, LoKr, DoRA, GLoRA, (IA)^3, OFT, full) cannot branch: their weights are re-merged when their
+ * strength changes.
  *
  * Which weights are inputs or carry branches only grows (a union over the LoRAs seen), so switching between
  * LoRAs with the usual targets never rebuilds the session; `reset` returns to the all-constant graph.
  */
-import type { LoraSet } from '../lora/index.ts';
+import { resolveStrengths, type LoraSet } from '../lora/index.ts';
 import type { Checkpoint } from '../models/checkpoint.ts';
 import { branchInputs } from '../models/layers.ts';
 import { readWeight } from '../models/weights.ts';
@@ -23,7 +28,15 @@ import { ort } from './session.ts';
 
 export type LoraApplyMethod = 'fuse' | 'backup' | 'dynamic';
 
-/** The strengths each LoRA has on one weight at the current step (what is baked into its fed value). */
+/** How one touched weight is applied. */
+interface Strategy {
+  /** Fed as an input holding the merge of these LoRAs' terms (indices into set.loras). */
+  readonly merged: ReadonlySet<number>;
+  /** Run in the module's side branch (low-rank terms only). */
+  readonly branched: ReadonlySet<number>;
+}
+
+/** What is baked into a fed weight: which files, at which strengths (per term; 0 for terms not merged). */
 type Applied = { readonly files: string; readonly strengths: readonly number[] };
 
 export class LoraRuntime {
@@ -35,6 +48,7 @@ export class LoraRuntime {
   private readonly applied = new Map<string, Applied>();
   /** Which LoRA files' factors each branch was last fed (factors are re-fed only when those change). */
   private readonly branchFactors = new Map<string, string>();
+  private strategies = new Map<string, Strategy>();
   private set: LoraSet | undefined;
   private step = { index: 0, total: 1 };
 
@@ -51,37 +65,33 @@ export class LoraRuntime {
     return this.values;
   }
 
-  get appliedSet(): LoraSet | undefined {
-    return this.set;
-  }
-
   /** Applies `set` (undefined = no LoRA) at a step of a run; only what changed is recomputed. */
   async applySet(set: LoraSet | undefined, method: LoraApplyMethod, step = 0, total = 1): Promise<void> {
     if (method !== this.method && (this.inputs.size > 0 || this.branches.size > 0)) await this.reset();
+    if (set !== this.set || method !== this.method) this.strategies = this.plan(set, method);
     this.method = method;
     this.set = set;
     this.step = { index: step, total };
-    const targets = (set?.names() ?? []).filter((n) => n.startsWith(this.prefix));
-    const wanted = new Set(targets);
     let grew = false;
-    for (const name of targets) {
-      const viaBranch = method === 'dynamic' && name.endsWith('.weight') && set!.target(name).lowRank;
-      const group = viaBranch ? this.branches : this.inputs;
-      const key = viaBranch ? name.slice(0, -'.weight'.length) : name;
-      if (!group.has(key)) {
-        group.add(key);
+    for (const [name, s] of this.strategies) {
+      const module = name.slice(0, -'.weight'.length);
+      if (s.merged.size > 0 && !this.inputs.has(name)) {
+        this.inputs.add(name);
+        grew = true;
+      }
+      if (s.branched.size > 0 && !this.branches.has(module)) {
+        this.branches.add(module);
         grew = true;
       }
     }
     if (grew) await this.usePlan();
-    for (const name of this.inputs) await this.updateInput(name, wanted.has(name) ? set : undefined);
-    if (this.branches.size > 0) this.feedBranches(set, wanted);
+    for (const name of this.inputs) await this.updateInput(name);
+    if (this.branches.size > 0) this.feedBranches();
   }
 
   /** Moves an applied set to another sampling step (per-step schedules); cheap when nothing changes. */
   async setStep(step: number, total: number): Promise<void> {
-    if (!this.set) return;
-    await this.applySet(this.set, this.method, step, total);
+    if (this.set) await this.applySet(this.set, this.method, step, total);
   }
 
   /** Back to the plain constant graph: every LoRA removed, inputs and branches dropped. */
@@ -92,8 +102,27 @@ export class LoraRuntime {
     this.originals.clear();
     this.applied.clear();
     this.branchFactors.clear();
+    this.strategies.clear();
     this.set = undefined;
     await this.module.usePlan();
+  }
+
+  /** Decides, per touched weight of this module, which LoRAs are merged into it and which run as a branch. */
+  private plan(set: LoraSet | undefined, method: LoraApplyMethod): Map<string, Strategy> {
+    const plan = new Map<string, Strategy>();
+    if (!set) return plan;
+    const scheduled = new Set(set.loras.filter((l) => Object.values(resolveStrengths(l.spec)).some((v) => typeof v === 'object')).map((l) => l.index));
+    for (const name of set.names()) {
+      if (!name.startsWith(this.prefix)) continue;
+      const target = set.target(name);
+      const loras = new Set(target.terms.map((t) => t.lora));
+      const canBranch = name.endsWith('.weight') && target.lowRank;
+      if (method === 'dynamic' && canBranch) plan.set(name, { merged: new Set(), branched: loras });
+      else if (canBranch && [...loras].some((l) => scheduled.has(l))) {
+        plan.set(name, { merged: new Set([...loras].filter((l) => !scheduled.has(l))), branched: new Set([...loras].filter((l) => scheduled.has(l))) });
+      } else plan.set(name, { merged: loras, branched: new Set() });
+    }
+    return plan;
   }
 
   private async usePlan(): Promise<void> {
@@ -122,32 +151,31 @@ export class LoraRuntime {
     return readWeight(this.checkpoint.weight(name));
   }
 
-  private strengths(set: LoraSet, name: string): number[] {
-    return set.target(name).terms.map((t) => set.strength(t.lora, name, this.step.index, this.step.total));
+  /** Strength of each term of `name` at the current step; 0 for terms not merged into the fed weight. */
+  private mergedStrengths(name: string, merged: ReadonlySet<number>): number[] {
+    const set = this.set!;
+    return set.target(name).terms.map((t) => (merged.has(t.lora) ? set.strength(t.lora, name, this.step.index, this.step.total) : 0));
   }
 
-  private async updateInput(name: string, set: LoraSet | undefined): Promise<void> {
-    const files = set ? set.loras.map((l) => l.path).join('|') : '';
-    const strengths = set ? this.strengths(set, name) : [];
+  private async updateInput(name: string): Promise<void> {
+    const set = this.set;
+    const strategy = this.strategies.get(name);
+    const merging = set && strategy && strategy.merged.size > 0;
+    const files = merging ? set.loras.map((l) => l.path).join('|') : '';
+    const strengths = merging ? this.mergedStrengths(name, strategy.merged) : [];
     const before = this.applied.get(name);
     if (before && before.files === files && sameNumbers(before.strengths, strengths) && this.values.has(name)) return;
-    let value: Float32Array;
-    const target = set?.target(name);
+    const target = merging ? set.target(name) : undefined;
     const current = this.values.get(name);
-    if (
-      this.method === 'fuse' &&
-      set &&
-      target?.lowRank &&
-      current &&
-      before?.files === files &&
-      before.strengths.length === strengths.length
-    ) {
-      // Same LoRAs, other strengths (a schedule step): move the fused weight by the difference, in place.
-      value = await this.addLowRank(current, name, set, strengths.map((s, i) => s - before.strengths[i]));
-    } else if (!set) {
+    let value: Float32Array;
+    if (!merging) {
       value = this.base(name);
     } else if (target!.lowRank) {
-      value = await this.addLowRank(this.base(name), name, set, strengths);
+      const sameLoras = this.method === 'fuse' && current && before?.files === files && before.strengths.length === strengths.length;
+      // fuse with the same LoRAs at other strengths: move the fused weight by the difference, in place.
+      value = sameLoras
+        ? await this.addLowRank(current, name, strengths.map((s, i) => s - before.strengths[i]))
+        : await this.addLowRank(this.base(name), name, strengths);
     } else {
       value = set.mergedWeight(name, this.base(name), this.step.index, this.step.total);
     }
@@ -156,8 +184,8 @@ export class LoraRuntime {
     this.feed(name, value);
   }
 
-  private async addLowRank(base: Float32Array, name: string, set: LoraSet, strengths: readonly number[]): Promise<Float32Array> {
-    const terms = set.lowRank(name)!;
+  private async addLowRank(base: Float32Array, name: string, strengths: readonly number[]): Promise<Float32Array> {
+    const terms = this.set!.lowRank(name)!;
     const rows = this.checkpoint.weight(name).shape[0];
     const scaled: ScaledFactors[] = terms.map((t, i) => ({ up: t.up, down: t.down, rank: t.rank, scale: t.scale * strengths[i] }));
     return this.merger.add(base, rows, scaled);
@@ -168,10 +196,11 @@ export class LoraRuntime {
   }
 
   /**
-   * Branch factors (concatenated over LoRAs, fed once per LoRA set) and this step's per-rank scales (fed every
-   * step); idle branches get zero rank-1 factors.
+   * Branch factors (concatenated over the branched LoRAs, fed once per LoRA set) and this step's per-rank
+   * scales (fed every step); idle branches get zero rank-1 factors.
    */
-  private feedBranches(set: LoraSet | undefined, wanted: ReadonlySet<string>): void {
+  private feedBranches(): void {
+    const set = this.set;
     const files = set ? set.loras.map((l) => l.path).join('|') : '';
     const feeds: Record<string, ort.Tensor> = {};
     for (const module of this.branches) {
@@ -179,9 +208,10 @@ export class LoraRuntime {
       const name = `${module}.weight`;
       const shape = this.checkpoint.weight(name).shape;
       const conv = shape.length === 4;
-      const terms = set && wanted.has(name) && set.target(name).lowRank ? set.lowRank(name)! : [];
+      const branched = this.strategies.get(name)?.branched;
+      const terms = set && branched?.size ? set.lowRank(name)!.filter((t) => branched.has(t.lora)) : [];
       const rank = Math.max(1, terms.reduce((r, t) => r + t.rank, 0));
-      const factorsKey = `${files}#${rank}`;
+      const factorsKey = `${files}#${terms.map((t) => t.lora).join(',')}`;
       if (this.branchFactors.get(module) !== factorsKey) {
         const cols = shape.slice(1).reduce((a, b) => a * b, 1);
         const up = new Float32Array(shape[0] * rank);

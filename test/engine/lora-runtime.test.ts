@@ -104,6 +104,10 @@ describe('LoRA runtime: apply methods on a real session', () => {
       expect(bitsEqual(outputs[0], base)).toBe(true);
       const distance = outputs.map((o) => Math.sqrt(o.reduce((s, v, i) => s + (v - base[i]) ** 2, 0)));
       for (let i = 1; i < 5; i++) expect(distance[i]).toBeGreaterThan(distance[i - 1]);
+      // The last step runs at strength 1: the same as the LoRA applied at a constant strength of 1.
+      await model.loras('unet').applySet(LoraSet.open(model.checkpoint, [`${loraA}:1`]), method);
+      const constant = await unetOutput(model);
+      expect(Math.max(...outputs[4].map((v, i) => Math.abs(v - constant[i])))).toBeLessThan(1e-4);
       if (method !== 'dynamic') {
         // The fed weight at the last step is base + 1·ΔW.
         const set = LoraSet.open(model.checkpoint, [`${loraA}:1`]);
