@@ -44,7 +44,7 @@ const EXTENSIONS: Record<FolderName, readonly string[]> = {
   temp: ['.png', '.jpg', '.jpeg', '.webp'],
 };
 
-/** Files of a folder (recursive, `/`-separated relative paths, sorted), the options of file combos. */
+/** Files of a folder (recursive, skipping hidden folders; `/`-separated relative paths, sorted): combo options. */
 export function listFiles(env: NodeEnv, folder: FolderName): string[] {
   const root = folderPath(env, folder);
   if (!existsSync(root)) return [];
@@ -52,7 +52,9 @@ export function listFiles(env: NodeEnv, folder: FolderName): string[] {
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
+      if (entry.isDirectory()) {
+        if (!entry.name.startsWith('.')) walk(full);
+      }
       else if (EXTENSIONS[folder].includes(extname(entry.name).toLowerCase())) out.push(relative(root, full).split(sep).join('/'));
     }
   };

@@ -2,6 +2,7 @@
  * The engine worker: everything that touches onnxruntime runs here, so the main thread (HTTP, sockets,
  * terminal) stays responsive while a session runs synchronously. It executes one prompt at a time.
  */
+import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { encodeJpegPreview } from '../../engine/image/index.ts';
 import { parseJson, type Json } from '../../engine/json.ts';
@@ -23,7 +24,8 @@ async function main(): Promise<void> {
   const folders = modelFolders(config.modelsDir);
   const env: NodeEnv = {
     folders: { models: folders, input: config.inputDir, output: config.outputDir, temp: config.tempDir },
-    models: new ModelCache({ provider: choice.provider }, folders.tokenizers),
+    // Session folders live beside the models, so checkpoints are hard-linked into them rather than copied.
+    models: new ModelCache({ provider: choice.provider, scratchDir: join(folders.root, '.scratch') }, folders.tokenizers),
     settings: { loraApplyMethod: config.loraApplyMethod, previewEvery: config.previewEvery },
   };
   const executor = new Executor(NODES, env);
