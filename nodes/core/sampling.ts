@@ -38,6 +38,20 @@ interface SamplerParams {
   returnWithLeftoverNoise?: boolean;
 }
 
+/** The inputs KSampler and KSamplerAdvanced share, typed. */
+function commonParams(inputs: Record<string, unknown>): Omit<SamplerParams, 'seed'> {
+  return {
+    model: inputs.model as ModelValue,
+    steps: inputs.steps as number,
+    cfg: inputs.cfg as number,
+    sampler: inputs.sampler_name as string,
+    scheduler: inputs.scheduler as string,
+    positive: inputs.positive as ConditioningValue,
+    negative: inputs.negative as ConditioningValue,
+    latent: inputs.latent_image as LatentValue,
+  };
+}
+
 function single(value: ConditioningValue, which: string) {
   if (value.length === 0) throw new InvalidInputError(`the ${which} conditioning is empty`);
   return value[0];
@@ -127,21 +141,7 @@ export const KSampler = defineNode({
   },
   outputs: [{ name: 'LATENT', type: 'LATENT' }],
   async execute(inputs, ctx) {
-    const latent = await runSampler(
-      {
-        model: inputs.model as ModelValue,
-        seed: inputs.seed as bigint,
-        steps: inputs.steps as number,
-        cfg: inputs.cfg as number,
-        sampler: inputs.sampler_name as string,
-        scheduler: inputs.scheduler as string,
-        positive: inputs.positive as ConditioningValue,
-        negative: inputs.negative as ConditioningValue,
-        latent: inputs.latent_image as LatentValue,
-        denoise: inputs.denoise as number,
-      },
-      ctx,
-    );
+    const latent = await runSampler({ ...commonParams(inputs), seed: inputs.seed as bigint, denoise: inputs.denoise as number }, ctx);
     return { outputs: [latent] };
   },
 });
@@ -164,15 +164,8 @@ export const KSamplerAdvanced = defineNode({
   async execute(inputs, ctx) {
     const latent = await runSampler(
       {
-        model: inputs.model as ModelValue,
+        ...commonParams(inputs),
         seed: inputs.noise_seed as bigint,
-        steps: inputs.steps as number,
-        cfg: inputs.cfg as number,
-        sampler: inputs.sampler_name as string,
-        scheduler: inputs.scheduler as string,
-        positive: inputs.positive as ConditioningValue,
-        negative: inputs.negative as ConditioningValue,
-        latent: inputs.latent_image as LatentValue,
         startStep: inputs.start_at_step as number,
         endStep: inputs.end_at_step as number,
         addNoise: inputs.add_noise === 'enable',
