@@ -115,7 +115,9 @@ export class LoraRuntime {
     for (const name of set.names()) {
       if (!name.startsWith(this.prefix)) continue;
       const target = set.target(name);
-      const loras = new Set(target.terms.map((t) => t.lora));
+      // A LoRA held at 0 here (e.g. te=0, or a block group at 0) leaves this weight, and the graph, alone.
+      const loras = new Set(target.terms.map((t) => t.lora).filter((l) => scheduled.has(l) || set.strength(l, name) !== 0));
+      if (loras.size === 0) continue;
       const canBranch = name.endsWith('.weight') && target.lowRank;
       if (method === 'dynamic' && canBranch) plan.set(name, { merged: new Set(), branched: loras });
       else if (canBranch && [...loras].some((l) => scheduled.has(l))) {
