@@ -209,15 +209,22 @@ export function layerNorm(x: Value, scale: Value, bias: Value, eps: number): Val
   return x.graph.node('LayerNormalization', [x, scale, bias], [{ type: x.type, shape: x.shape }], { axis: -1, epsilon: { float: eps } })[0];
 }
 
-/** GroupNormalization (opset 21: per-channel scale and bias), NCHW. */
+/**
+ * Group normalisation of NCHW `x` with per-channel scale and bias. Written as InstanceNormalization over
+ * [N, groups, rest] plus the affine step: onnxruntime's CPU provider runs that a third faster than
+ * GroupNormalization-21, which it expands into elementwise ops (measured on 2x320x64x64).
+ */
 export function groupNorm(x: Value, scale: Value, bias: Value, groups: number, eps: number): Value {
   const channels = x.dim(1);
   if (scale.shape[0] !== channels) fail('GroupNormalization', `scale ${shapeText(scale)} does not fit ${shapeText(x)}`);
   if (typeof channels === 'number' && channels % groups !== 0) fail('GroupNormalization', `${channels} channels are not divisible into ${groups} groups`);
-  return x.graph.node('GroupNormalization', [x, scale, bias], [{ type: x.type, shape: x.shape }], {
-    num_groups: groups,
-    epsilon: { float: eps },
-  })[0];
+  const g = x.graph;
+  const grouped = reshape(x, [0, groups, -1]);
+  const ones = g.constant(new Float32Array(groups).fill(1), [groups]);
+  const zeros = g.constant(new Float32Array(groups), [groups]);
+  const normed = g.node('InstanceNormalization', [grouped, ones, zeros], [{ type: x.type, shape: grouped.shape }], { epsilon: { float: eps } })[0];
+  const perChannel = (v: Value) => reshape(v, [-1, 1, 1]);
+  return add(mul(reshapeTo(normed, shapeOf(x), x.shape), perChannel(scale)), perChannel(bias));
 }
 
 /** Nearest-neighbour upsampling by an integer factor, as torch.nn.functional.interpolate(mode="nearest"). */
