@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError } from '../engine/errors.ts';
+import type { ExecutionProvider } from '../engine/runtime/session.ts';
 import { modelFolders } from '../engine/models/embedded.ts';
 import { ModelCache } from '../engine/runtime/model-cache.ts';
 import type { LoraApplyMethod, NodeEnv } from '../nodes/index.ts';
@@ -53,15 +54,25 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   return config;
 }
 
+export type EnvConfig = Pick<AppConfig, 'modelsDir' | 'inputDir' | 'outputDir' | 'tempDir' | 'loraApplyMethod' | 'previewEvery'>;
+
+/**
+ * What nodes run with: the folders, a model cache on `provider` and the settings. Session folders live beside
+ * the models, so checkpoints are hard-linked into them rather than copied.
+ */
+export function nodeEnv(config: EnvConfig, provider: ExecutionProvider = 'cpu'): NodeEnv {
+  const models = modelFolders(config.modelsDir);
+  return {
+    folders: { models, input: config.inputDir, output: config.outputDir, temp: config.tempDir },
+    models: new ModelCache({ provider, scratchDir: join(models.root, '.scratch') }, models.tokenizers),
+    settings: { loraApplyMethod: config.loraApplyMethod, previewEvery: config.previewEvery },
+  };
+}
+
 /**
  * The node environment of the server thread (and the CLI before it starts the worker): folders for combo lists
  * and validation. Its model cache is never used there: models load only in the engine worker.
  */
 export function serverThreadEnv(config: AppConfig): NodeEnv {
-  const models = modelFolders(config.modelsDir);
-  return {
-    folders: { models, input: config.inputDir, output: config.outputDir, temp: config.tempDir },
-    models: new ModelCache({ provider: 'cpu' }, models.tokenizers),
-    settings: { loraApplyMethod: config.loraApplyMethod, previewEvery: config.previewEvery },
-  };
+  return nodeEnv(config);
 }

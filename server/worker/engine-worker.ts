@@ -2,16 +2,14 @@
  * The engine worker: everything that touches onnxruntime runs here, so the main thread (HTTP, sockets,
  * terminal) stays responsive while a session runs synchronously. It executes one prompt at a time.
  */
-import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { encodeJpegPreview } from '../../engine/image/index.ts';
 import { parseJson, type Json } from '../../engine/json.ts';
-import { modelFolders } from '../../engine/models/embedded.ts';
-import { ModelCache } from '../../engine/runtime/model-cache.ts';
 import { chooseProvider, parseProvider } from '../../engine/runtime/provider.ts';
 import { NODES, type NodeEnv } from '../../nodes/index.ts';
 import { Executor } from '../executor/executor.ts';
 import { asApiPrompt } from '../executor/prompt.ts';
+import { nodeEnv } from '../config.ts';
 import type { EngineEvent, FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
 
 const config = workerData as WorkerConfig;
@@ -21,13 +19,7 @@ const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMes
 
 async function main(): Promise<void> {
   const choice = await chooseProvider(parseProvider(config.provider));
-  const folders = modelFolders(config.modelsDir);
-  const env: NodeEnv = {
-    folders: { models: folders, input: config.inputDir, output: config.outputDir, temp: config.tempDir },
-    // Session folders live beside the models, so checkpoints are hard-linked into them rather than copied.
-    models: new ModelCache({ provider: choice.provider, scratchDir: join(folders.root, '.scratch') }, folders.tokenizers),
-    settings: { loraApplyMethod: config.loraApplyMethod, previewEvery: config.previewEvery },
-  };
+  const env = nodeEnv(config, choice.provider);
   const executor = new Executor(NODES, env);
   let queue = Promise.resolve();
   port.on('message', (message: ToWorker) => {
