@@ -26,7 +26,7 @@ const started = performance.now();
 let session: ort.InferenceSession;
 if (mode === 'engine') {
   const ckpt = openCheckpoint(path);
-  session = await createSession(buildUNetGraph(ckpt, ckpt.config.unet!).graph.build(), { optimization: (process.env.BENCH_OPT as 'all') ?? 'all' });
+  session = await createSession(buildUNetGraph(ckpt, ckpt.config.unet!).build(), { optimization: (process.env.BENCH_OPT as 'all') ?? 'all' });
 } else {
   session = await ort.InferenceSession.create(path, { graphOptimizationLevel: (process.env.BENCH_OPT as 'all') ?? 'all' });
 }

@@ -45,7 +45,7 @@ export function exportBareModel(checkpointPath: string, dir: string): string {
   if (existsSync(modelPath)) return modelPath;
   mkdirSync(dir, { recursive: true });
   const ckpt = openCheckpoint(checkpointPath);
-  const built = buildUNetGraph(ckpt, ckpt.config.unet!).graph.build();
+  const built = buildUNetGraph(ckpt, ckpt.config.unet!).build();
   const model = fromBinary(ModelProtoSchema, built.bytes);
   const weightsFile = 'unet-bare.weights';
   const offsets = new Map<string, { offset: number; length: number }>();

@@ -43,6 +43,5 @@ export interface LatentValue {
   readonly batchIndex?: readonly number[];
 }
 
-/** IMAGE [B, H, W, C] in 0..1; MASK [B, H, W]. */
+/** IMAGE [B, H, W, C] in 0..1. */
 export type ImageValue = FloatTensor;
-export type MaskValue = FloatTensor;

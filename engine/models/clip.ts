@@ -16,9 +16,8 @@ import type { ClipConfig } from './config.ts';
 import { ModelBuilder, type GraphPlan } from './layers.ts';
 
 export const CLIP_INPUTS = { ids: 'input_ids', layer: 'layer' } as const;
-export const CLIP_OUTPUTS = ['hidden', 'hidden_final_ln', 'last_hidden_state', 'pooled'] as const;
 
-export function buildClipGraph(checkpoint: Checkpoint, prefix: string, config: ClipConfig, plan?: GraphPlan): { graph: Graph; builder: ModelBuilder } {
+export function buildClipGraph(checkpoint: Checkpoint, prefix: string, config: ClipConfig, plan?: GraphPlan): Graph {
   const graph = new Graph(`clip-${prefix}`);
   const b = new ModelBuilder(graph, checkpoint, plan);
   const p = `${prefix}.text_model`;
@@ -66,7 +65,7 @@ export function buildClipGraph(checkpoint: Checkpoint, prefix: string, config: C
   let pooled = ops.gather(ops.reshape(finalLn(x), [-1, W]), flatIndex);
   if (config.projectionDim > 0) pooled = ops.linear(pooled, b.weight(`${prefix}.text_projection.weight`));
   graph.output(pooled, 'pooled');
-  return { graph, builder: b };
+  return graph;
 }
 
 /** [0, 1, …, batch-1] as int64, built from the runtime batch size of `ids`. */

@@ -1,11 +1,12 @@
 /**
  * The models every fresh install has without a download, written into the models folder on first use:
- * - the trained demo model and its LoRAs (shipped in assets/demo/, copied in), the default everywhere;
+ * - the trained demo model and its LoRAs (shipped in assets/demo/, listed in its manifest.json, copied in),
+ *   the default everywhere;
  * - a tiny random-weight SD1.x checkpoint with its own small tokenizer, generated deterministically, for tests
  *   and as a fallback;
  * - on request only, a full-size SD1.5-shaped random checkpoint for benchmarks.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trainClipBpe, writeClipTokenizerFolder } from '../tokenizer/index.ts';
@@ -24,7 +25,8 @@ export function modelFolders(root: string): ModelFolders {
 }
 
 export const TINY_RANDOM_CHECKPOINT = 'loragraph-tiny-random.safetensors';
-export const DEMO_CHECKPOINT = 'loragraph-demo.safetensors';
+/** The trained demo model's file name (tools/train/ship.py writes it and assets/demo/manifest.json). */
+export const DEMO_CHECKPOINT = 'loragraph-shapes-sd1.safetensors';
 export const SD15_RANDOM_CHECKPOINT = 'sd15-shaped-random.safetensors';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -67,22 +69,25 @@ export function ensureTinyRandomModel(folders: ModelFolders): string {
   return path;
 }
 
+interface DemoManifest {
+  readonly model: { readonly file: string; readonly tokenizer: string };
+  readonly loras: readonly { readonly file: string }[];
+}
+
 /** Copies the shipped demo model, tokenizer and LoRAs into the models folder (once); returns its path, if shipped. */
 export function ensureDemoModel(folders: ModelFolders): string | undefined {
-  const source = join(DEMO_ASSETS, DEMO_CHECKPOINT);
-  if (!existsSync(source)) return undefined;
-  const path = join(folders.checkpoints, DEMO_CHECKPOINT);
+  const manifestPath = join(DEMO_ASSETS, 'manifest.json');
+  if (!existsSync(manifestPath)) return undefined;
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as DemoManifest;
+  const path = join(folders.checkpoints, manifest.model.file);
   if (!existsSync(path) || !existsSync(tokenizerDirFor(path))) {
     mkdirSync(folders.checkpoints, { recursive: true });
-    cpSync(join(DEMO_ASSETS, 'tokenizer'), tokenizerDirFor(path), { recursive: true });
-    copyFileSync(source, path);
+    cpSync(join(DEMO_ASSETS, manifest.model.tokenizer), tokenizerDirFor(path), { recursive: true });
+    copyFileSync(join(DEMO_ASSETS, manifest.model.file), path);
   }
-  const loras = join(DEMO_ASSETS, 'loras');
-  if (existsSync(loras)) {
-    mkdirSync(folders.loras, { recursive: true });
-    for (const name of readdirSync(loras)) {
-      if (!existsSync(join(folders.loras, name))) copyFileSync(join(loras, name), join(folders.loras, name));
-    }
+  mkdirSync(folders.loras, { recursive: true });
+  for (const { file } of manifest.loras) {
+    if (!existsSync(join(folders.loras, file))) copyFileSync(join(DEMO_ASSETS, file), join(folders.loras, file));
   }
   return path;
 }

@@ -51,8 +51,6 @@ export function weightSource(key: string, ref: WeightRef): WeightSource {
 }
 
 export class ModelBuilder {
-  readonly inputsFed = new Map<string, readonly number[]>();
-
   constructor(
     readonly graph: Graph,
     readonly checkpoint: Checkpoint,
@@ -71,7 +69,6 @@ export class ModelBuilder {
       throw new Error(`${name}: cannot view [${ref.shape}] as [${viewShape}]`);
     }
     if (this.plan.weightMode?.(name) === 'input') {
-      this.inputsFed.set(name, viewShape);
       return this.graph.input(`weight:${name}`, 'float32', viewShape);
     }
     let value = this.graph.weight(weightSource(name, ref));

@@ -50,7 +50,7 @@ async function runClip(ckpt: Checkpoint, inputs: Tensors, options: SessionOption
     for (const [i, prefix, name] of [[0, 'te1', 'clipxl.input_ids_l'], [1, 'te2', 'clipxl.input_ids_g']] as const) {
       const config = ckpt.config.clip[i];
       if (!config) throw new NotFoundError(`${ckpt.path} has no ${prefix} text encoder`);
-      const session = await createSession(buildClipGraph(ckpt, prefix, config).graph.build(), options);
+      const session = await createSession(buildClipGraph(ckpt, prefix, config).build(), options);
       const r = await session.run({ input_ids: tensor(need(inputs, name, 'clip'), 'int64'), layer: layerIndex(config.layers - 2) });
       hidden.push(out(r, 'hidden'));
       if (prefix === 'te2') result.set('clipxl.pooled', out(r, 'pooled'));
@@ -62,7 +62,7 @@ async function runClip(ckpt: Checkpoint, inputs: Tensors, options: SessionOption
   const config = ckpt.config.clip[0];
   if (!config) throw new NotFoundError(`${ckpt.path} has no text encoder`);
   const prefix = ckpt.config.family === 'sdxl' ? 'te1' : 'te';
-  const session = await createSession(buildClipGraph(ckpt, prefix, config).graph.build(), options);
+  const session = await createSession(buildClipGraph(ckpt, prefix, config).build(), options);
   const ids = tensor(need(inputs, 'clip.input_ids', 'clip'), 'int64');
   const last = await session.run({ input_ids: ids, layer: layerIndex(config.layers - 1) });
   const penultimate = await session.run({ input_ids: ids, layer: layerIndex(config.layers - 2) });
@@ -104,7 +104,7 @@ async function runUNet(ckpt: Checkpoint, inputs: Tensors, options: SessionOption
     // A UNet-only SDXL file does not say how wide the pooled text is; the input does.
     if (config.timeIdDim === 0) config = { ...config, timeIdDim: (config.admInChannels - textEmbeds.shape[1]) / config.timeIdCount };
   }
-  const session = await createSession(buildUNetGraph(ckpt, config).graph.build(), options);
+  const session = await createSession(buildUNetGraph(ckpt, config).build(), options);
   const r = await session.run(feeds);
   await session.release();
   return new Map([['unet.out', out(r, 'out')]]);
@@ -114,12 +114,12 @@ async function runVae(ckpt: Checkpoint, module: ModuleName, inputs: Tensors, opt
   const config = ckpt.config.vae;
   if (!config) throw new NotFoundError(`${ckpt.path} has no VAE`);
   if (module === 'vae-decode') {
-    const session = await createSession(buildVaeDecoderGraph(ckpt, config).graph.build(), options);
+    const session = await createSession(buildVaeDecoderGraph(ckpt, config).build(), options);
     const r = await session.run({ latent: tensor(need(inputs, 'vae.latent', module), 'float32') });
     await session.release();
     return new Map([['vae.decoded', out(r, 'decoded')]]);
   }
-  const session = await createSession(buildVaeEncoderGraph(ckpt, config).graph.build(), options);
+  const session = await createSession(buildVaeEncoderGraph(ckpt, config).build(), options);
   const r = await session.run({ image: tensor(need(inputs, 'vae.image', module), 'float32') });
   await session.release();
   return new Map([

@@ -94,7 +94,7 @@ function spatialTransformer(ctx: UNetContext, x: Value, module: string, heads: n
   });
 }
 
-export function buildUNetGraph(checkpoint: Checkpoint, config: UNetConfig, plan?: GraphPlan): { graph: Graph; builder: ModelBuilder } {
+export function buildUNetGraph(checkpoint: Checkpoint, config: UNetConfig, plan?: GraphPlan): Graph {
   const graph = new Graph('unet');
   const b = new ModelBuilder(graph, checkpoint, plan);
   const P = 'unet';
@@ -151,5 +151,5 @@ export function buildUNetGraph(checkpoint: Checkpoint, config: UNetConfig, plan?
   }
   const out = b.conv(ops.silu(b.groupNorm(h, `${P}.out.0`, RESNET_EPS)), `${P}.out.2`);
   graph.output(out, 'out');
-  return { graph, builder: b };
+  return graph;
 }

@@ -43,7 +43,7 @@ function midBlock(b: ModelBuilder, x: Value, side: string): Value {
   return resBlock(b, x, `${side}.mid.block_2`);
 }
 
-export function buildVaeDecoderGraph(checkpoint: Checkpoint, config: VaeConfig, plan?: GraphPlan): { graph: Graph; builder: ModelBuilder } {
+export function buildVaeDecoderGraph(checkpoint: Checkpoint, config: VaeConfig, plan?: GraphPlan): Graph {
   const graph = new Graph('vae-decoder');
   const b = new ModelBuilder(graph, checkpoint, plan);
   const latent = graph.input('latent', 'float32', ['batch', config.latentChannels, 'height', 'width']);
@@ -56,10 +56,10 @@ export function buildVaeDecoderGraph(checkpoint: Checkpoint, config: VaeConfig, 
   }
   h = b.conv(ops.silu(b.groupNorm(h, 'vae.decoder.norm_out', EPS)), 'vae.decoder.conv_out');
   graph.output(h, 'decoded');
-  return { graph, builder: b };
+  return graph;
 }
 
-export function buildVaeEncoderGraph(checkpoint: Checkpoint, config: VaeConfig, plan?: GraphPlan): { graph: Graph; builder: ModelBuilder } {
+export function buildVaeEncoderGraph(checkpoint: Checkpoint, config: VaeConfig, plan?: GraphPlan): Graph {
   const graph = new Graph('vae-encoder');
   const b = new ModelBuilder(graph, checkpoint, plan);
   const image = graph.input('image', 'float32', ['batch', config.inChannels, 'height', 'width']);
@@ -80,5 +80,5 @@ export function buildVaeEncoderGraph(checkpoint: Checkpoint, config: VaeConfig, 
   graph.output(mean, 'mean');
   // diffusers' DiagonalGaussianDistribution clamps the log-variance to [-30, 20].
   graph.output(graph.node('Clip', [logvar, graph.scalar(-30), graph.scalar(20)], [{ type: 'float32', shape: logvar.shape }])[0], 'logvar');
-  return { graph, builder: b };
+  return graph;
 }

@@ -4,11 +4,11 @@
  * session, changing fed values does not.
  */
 import type { Graph } from '../onnx/index.ts';
-import type { GraphPlan, ModelBuilder } from '../models/layers.ts';
+import type { GraphPlan } from '../models/layers.ts';
 import type { ort} from './session.ts';
 import { createSession, type SessionOptions } from './session.ts';
 
-export type GraphFactory = (plan: GraphPlan) => { graph: Graph; builder: ModelBuilder };
+export type GraphFactory = (plan: GraphPlan) => Graph;
 
 export interface PlanSpec {
   /** Identifies the plan: equal keys mean the same graph, so no rebuild. */
@@ -21,29 +21,13 @@ const BASE_PLAN: PlanSpec = { key: 'base', plan: {} };
 export class ModuleSession {
   private session: ort.InferenceSession | undefined;
   private current: PlanSpec = BASE_PLAN;
-  private fedInputs = new Map<string, readonly number[]>();
   private extraFeeds: Record<string, ort.Tensor> = {};
-  /** Seconds spent building graphs and creating sessions, for logs and benchmarks. */
-  lastLoadSeconds = 0;
 
   constructor(
     readonly name: string,
     private readonly factory: GraphFactory,
     private readonly options: SessionOptions,
   ) {}
-
-  get planKey(): string {
-    return this.current.key;
-  }
-
-  get loaded(): boolean {
-    return this.session !== undefined;
-  }
-
-  /** Weight inputs the current graph expects to be fed (canonical name → shape). */
-  get weightInputs(): ReadonlyMap<string, readonly number[]> {
-    return this.fedInputs;
-  }
 
   /** Switches to another plan; the session is rebuilt on the next run only if the plan differs. */
   async usePlan(spec: PlanSpec = BASE_PLAN): Promise<void> {
@@ -60,11 +44,7 @@ export class ModuleSession {
 
   async ensure(): Promise<ort.InferenceSession> {
     if (this.session) return this.session;
-    const started = performance.now();
-    const { graph, builder } = this.factory(this.current.plan);
-    this.fedInputs = new Map(builder.inputsFed);
-    this.session = await createSession(graph.build(), this.options);
-    this.lastLoadSeconds = (performance.now() - started) / 1000;
+    this.session = await createSession(this.factory(this.current.plan).build(), this.options);
     return this.session;
   }
 

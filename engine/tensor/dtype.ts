@@ -18,10 +18,6 @@ export function isDType(value: unknown): value is DType {
   return typeof value === 'string' && Object.hasOwn(DTYPE_BYTES, value);
 }
 
-export function isFloatDType(dtype: DType): boolean {
-  return dtype === 'F64' || dtype === 'F32' || dtype === 'F16' || dtype === 'BF16';
-}
-
 let halfTable: Float32Array | undefined;
 
 /** All 65536 half-precision values, decoded once: a table lookup beats bit fiddling per element. */

@@ -1,6 +1,7 @@
 /** The `loragraph` command line. */
 import { Command, Option } from 'commander';
 import { LoraGraphError } from '../../engine/errors.ts';
+import { describeCheckpoint, openCheckpoint } from '../../engine/models/checkpoint.ts';
 import { MODULES, readTensors, runModuleCheck, writeTensors, type ModuleName } from '../../engine/models/module-check.ts';
 import { parseSeed, writeNoiseFile } from '../../engine/noise/index.ts';
 import { chooseProvider, parseProvider } from '../../engine/runtime/provider.ts';
@@ -66,6 +67,16 @@ program
     const outputs = await runModuleCheck(checkpoint, opts.module, readTensors(opts.inputs), { provider: choice.provider });
     writeTensors(opts.out, outputs);
     for (const [name, t] of outputs) console.log(`${name} [${t.shape.join(', ')}]`);
+  });
+
+program
+  .command('info')
+  .description('what a checkpoint is: family, layout, prediction type, and the structure read from its tensors')
+  .argument('<checkpoint>', 'a .safetensors checkpoint, a diffusers folder, or a single-module file/folder')
+  .action((checkpoint: string) => {
+    const ckpt = openCheckpoint(checkpoint);
+    console.log(describeCheckpoint(ckpt).split('; ').join('\n'));
+    ckpt.close();
   });
 
 program
