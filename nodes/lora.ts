@@ -10,6 +10,7 @@ import {
   bakeCheckpoint,
   combineLoras,
   extractLoraTags,
+  fileStamp,
   formatLoraInspection,
   inspectLora,
   parseLoraSpec,
@@ -33,6 +34,15 @@ export function specFor(name: string, options: string): LoraSpec {
   const rest = options.trim();
   const parsed = parseLoraSpec(rest ? `_:${rest}` : '_');
   return { ...parsed, name, text: rest ? `${name}:${rest}` : name };
+}
+
+/** Cache key part of a LoRA file (size and mtime): a re-saved file makes the nodes downstream run again. */
+function loraStamp(env: NodeEnv, name: string): string {
+  try {
+    return fileStamp(resolveLoraName(name, env.folders.models.loras));
+  } catch {
+    return `missing:${name}`;
+  }
 }
 
 function withLora<T extends { loras: readonly LoraSpec[] }>(value: T, spec: LoraSpec): T {
@@ -61,6 +71,7 @@ export const LoraLoader = defineNode({
     { name: 'MODEL', type: 'MODEL' },
     { name: 'CLIP', type: 'CLIP' },
   ],
+  fingerprint: (inputs, env) => loraStamp(env, String(inputs.lora_name)),
   async execute(inputs) {
     const [model, clip] = [inputs.model as ModelValue, inputs.clip as ClipValue];
     const [sm, sc] = [inputs.strength_model as number, inputs.strength_clip as number];
@@ -77,6 +88,7 @@ export const LoraLoaderModelOnly = defineNode({
   description: 'Applies a LoRA to the model (UNet) only.',
   inputs: { model: { kind: 'SOCKET', type: 'MODEL' }, lora_name: loraName, strength_model: strength(1, 'How strongly the UNet is changed.') },
   outputs: [{ name: 'MODEL', type: 'MODEL' }],
+  fingerprint: (inputs, env) => loraStamp(env, String(inputs.lora_name)),
   async execute(inputs) {
     const model = inputs.model as ModelValue;
     const sm = inputs.strength_model as number;
@@ -110,6 +122,7 @@ export const LoraLoaderAdvanced = defineNode({
     { name: 'MODEL', type: 'MODEL' },
     { name: 'CLIP', type: 'CLIP' },
   ],
+  fingerprint: (inputs, env) => loraStamp(env, String(inputs.lora_name)),
   async execute(inputs) {
     const parts = [String(inputs.strength).trim()].filter(Boolean);
     for (const key of ['te', 'unet', 'in', 'mid', 'out', 'blocks']) {
@@ -136,6 +149,7 @@ export const LoraStack = defineNode({
     lora_stack: { kind: 'SOCKET', type: 'LORA_STACK', optional: true },
   },
   outputs: [{ name: 'LORA_STACK', type: 'LORA_STACK' }],
+  fingerprint: (inputs, env) => [1, 2, 3].map((i) => String(inputs[`lora_${i}`])).filter((n) => n !== NONE).map((n) => loraStamp(env, n)).join(','),
   async execute(inputs) {
     const stack: LoraSpec[] = [...((inputs.lora_stack as LoraSpec[] | undefined) ?? [])];
     for (const i of [1, 2, 3]) {
@@ -190,6 +204,7 @@ export const LoraPromptEncode = defineNode({
     { name: 'CLIP', type: 'CLIP' },
     { name: 'CONDITIONING', type: 'CONDITIONING' },
   ],
+  fingerprint: (inputs, env) => extractLoraTags(String(inputs.text)).specs.map((s) => loraStamp(env, s.name)).join(','),
   async execute(inputs, ctx) {
     const found = extractLoraTags(inputs.text as string);
     if (found.errors.length) throw found.errors[0];

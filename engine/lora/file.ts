@@ -43,7 +43,8 @@ export class LoraFile {
   readonly unused: readonly UnusedKey[];
   readonly tensorCount: number;
   readonly fileBytes: number;
-  private readonly stamp: string;
+  /** Size and modification time when read: a file re-saved under the same name is another LoraFile. */
+  readonly stamp: string;
   private file: SafetensorsFile | undefined;
   private readonly values = new Map<string, Float32Array>();
   private readonly peft: ReadonlyMap<string, PeftAlpha>;
@@ -142,7 +143,7 @@ export class LoraFile {
   }
 }
 
-function fileStamp(path: string): string {
+export function fileStamp(path: string): string {
   const st = statSync(path);
   return `${st.size}:${st.mtimeMs}`;
 }

@@ -22,7 +22,7 @@ export { parseStrength, strengthAtStep, formatStrength, type Strength, type Sche
 export { extractLoraTags, type PromptLoras } from './tags.ts';
 export { listLoras, resolveLoraName, loraPath, closestNames } from './resolve.ts';
 export { triggerWords, appendTriggerWords, type TriggerWords } from './triggers.ts';
-export { LoraFile, LoraFileCache, sharedLoraCache, type LoraModule, type UnusedKey } from './file.ts';
+export { LoraFile, LoraFileCache, sharedLoraCache, fileStamp, type LoraModule, type UnusedKey } from './file.ts';
 export { parseLoraKey, summariseNames, type LoraComponent, type KeyStyle, type ParsedKey } from './keys.ts';
 export { detectModuleKind, familyLabel, isAdditive, type LoraFamily, type ModuleKind } from './families.ts';
 export { detectLoraBase, checkLoraBase, familyName, type LoraBase } from './base-model.ts';

@@ -71,9 +71,13 @@ export function openCheckpoint(path: string): Checkpoint {
   const file = SafetensorsFile.open(path);
   try {
     const weights = new Map<string, WeightRef>();
+    // A diffusers component file (unet/diffusion_pytorch_model.safetensors) may sit beside its config.json;
+    // an original-layout checkpoint never takes one (a stray config.json in the checkpoints folder must not
+    // change how every checkpoint there is read).
+    const byKeys = guessComponent(file);
     const sidecar = join(path, '..', 'config.json');
-    const declared = existsSync(sidecar) ? declaredFromComponentConfig(sidecar) : undefined;
-    mapFile(file, weights, guessComponent(file, declared));
+    const declared = byKeys !== 'ldm' && existsSync(sidecar) ? declaredFromComponentConfig(sidecar) : undefined;
+    mapFile(file, weights, declared?.component ?? byKeys);
     return finish(path, 'single-file', weights, file.metadata, [file], declared ?? {});
   } catch (err) {
     file.close();
@@ -84,8 +88,7 @@ export function openCheckpoint(path: string): Checkpoint {
 type Component = 'ldm' | 'unet' | 'vae' | 'te' | 'te2';
 
 /** What a lone file holds, judged by its key names. */
-function guessComponent(file: SafetensorsFile, declared: (DeclaredConfig & { component?: Component }) | undefined): Component {
-  if (declared?.component) return declared.component;
+function guessComponent(file: SafetensorsFile): Component {
   const keys = file.keys();
   const has = (re: RegExp) => keys.some((k) => re.test(k));
   if (has(/^(model\.diffusion_model|first_stage_model|cond_stage_model|conditioner)\./)) return 'ldm';
@@ -234,7 +237,7 @@ function openFolder(path: string): Checkpoint {
       Object.assign(declared, { ...stated, clip: { ...declared.clip, ...stated.clip } });
       const st = SafetensorsFile.open(file);
       files.push(st);
-      const component = stated.component ?? guessComponent(st, undefined);
+      const component = stated.component ?? guessComponent(st);
       const before = new Set(weights.keys());
       mapFile(st, weights, component === 'te' || component === 'te2' ? 'te' : component);
       if (clipPrefix !== 'te' && (component === 'te' || component === 'te2')) {

@@ -21,6 +21,7 @@ function headWidth(baseWidth: number): number {
 }
 
 const SD1_UNET_HEADS = 8;
+const SDXL_TIME_ID_DIM = 256;
 
 function count(shapes: ShapeMap, pattern: RegExp): number {
   const seen = new Set<string>();
@@ -163,6 +164,8 @@ export function detectCheckpoint(shapes: ShapeMap, declared?: DeclaredConfig): O
     // SDXL's label_emb input is the pooled text embedding followed by 6 Fourier-embedded size/crop ids.
     const pooled = clip.find((c) => c.projectionDim > 0)?.projectionDim;
     if (pooled !== undefined) unet = { ...unet, timeIdDim: (unet.admInChannels - pooled) / unet.timeIdCount };
+    // A lone UNet: SDXL's own 256-wide ids when they fit (2816 = 1280 + 6·256); else left to the caller.
+    else if (unet.admInChannels > unet.timeIdCount * SDXL_TIME_ID_DIM) unet = { ...unet, timeIdDim: SDXL_TIME_ID_DIM };
   }
   return { family, unet, vae: hasVae ? detectVae(shapes, family, declared) : undefined, clip };
 }

@@ -6,7 +6,7 @@
  *   and as a fallback;
  * - on request only, a full-size SD1.5-shaped random checkpoint for benchmarks.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trainClipBpe, writeClipTokenizerFolder } from '../tokenizer/index.ts';
@@ -83,13 +83,20 @@ export function ensureDemoModel(folders: ModelFolders): string | undefined {
   if (!existsSync(path) || !existsSync(tokenizerDirFor(path))) {
     mkdirSync(folders.checkpoints, { recursive: true });
     cpSync(join(DEMO_ASSETS, manifest.model.tokenizer), tokenizerDirFor(path), { recursive: true });
-    copyFileSync(join(DEMO_ASSETS, manifest.model.file), path);
+    copyWhole(join(DEMO_ASSETS, manifest.model.file), path);
   }
   mkdirSync(folders.loras, { recursive: true });
   for (const { file } of manifest.loras) {
-    if (!existsSync(join(folders.loras, file))) copyFileSync(join(DEMO_ASSETS, file), join(folders.loras, file));
+    if (!existsSync(join(folders.loras, file))) copyWhole(join(DEMO_ASSETS, file), join(folders.loras, file));
   }
   return path;
+}
+
+/** Copies under a temporary name, then renames: an interrupted copy never looks like an installed model. */
+function copyWhole(from: string, to: string): void {
+  const partial = `${to}.partial-${process.pid}`;
+  copyFileSync(from, partial);
+  renameSync(partial, to);
 }
 
 /** The default checkpoint of a fresh install: the trained demo model when shipped, else the tiny random one. */

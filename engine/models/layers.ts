@@ -45,7 +45,7 @@ export function weightSource(key: string, ref: WeightRef): WeightSource {
     key,
     shape: storedShape,
     type,
-    stored: { path: ref.file.path, offset: ref.offset, byteLength: ref.byteLength },
+    stored: { path: ref.file.path, offset: ref.offset, byteLength: ref.byteLength, identity: ref.file.identity },
     load: () => readRawWeight(ref),
   };
 }

@@ -70,8 +70,17 @@ export interface WeightSource {
   /** Shape and element type of the initializer. */
   readonly shape: readonly number[];
   readonly type: 'float32' | 'float16' | 'bfloat16';
-  /** Where the bytes already are on disk, so the session can read them in place; otherwise `load` is used. */
-  readonly stored?: { readonly path: string; readonly offset: number; readonly byteLength: number };
+  /**
+   * Where the bytes already are on disk, so the session can read them in place; otherwise `load` is used.
+   * `identity` is the file's device and inode when it was opened: a path that names another file by now
+   * (the checkpoint was replaced) is not read in place.
+   */
+  readonly stored?: {
+    readonly path: string;
+    readonly offset: number;
+    readonly byteLength: number;
+    readonly identity: { readonly dev: number; readonly ino: number };
+  };
   /** The initializer's little-endian bytes. */
   load(): Uint8Array;
 }

@@ -9,7 +9,7 @@ import type { ClipConfig } from '../models/config.ts';
 import { buildUNetGraph } from '../models/unet.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from '../models/vae.ts';
 import { ClipTokenizer, findTokenizer, type TokenizerKind } from '../tokenizer/index.ts';
-import { LoraSet, type LoraSpec } from '../lora/index.ts';
+import { fileStamp, loraPath, LoraSet, type LoraSpec } from '../lora/index.ts';
 import { LowRankMerger } from './low-rank-merge.ts';
 import { LoraRuntime } from './lora-runtime.ts';
 import { ModuleSession } from './module-session.ts';
@@ -29,6 +29,7 @@ export class LoadedModel {
   private readonly loraRuntimes = new Map<string, LoraRuntime>();
   private readonly loraSets = new Map<string, LoraSet>();
   private merger: LowRankMerger | undefined;
+  private released = false;
 
   constructor(
     readonly checkpoint: Checkpoint,
@@ -54,6 +55,7 @@ export class LoadedModel {
   }
 
   private module(name: string, create: () => ModuleSession): ModuleSession {
+    if (this.released) throw new Error(`${this.checkpoint.path} was unloaded; load it again`);
     let s = this.sessions.get(name);
     if (!s) {
       s = create();
@@ -113,7 +115,8 @@ export class LoadedModel {
    */
   loraSet(specs: readonly LoraSpec[], lorasDir: string): LoraSet | undefined {
     if (specs.length === 0) return undefined;
-    const key = JSON.stringify(specs);
+    // The files' stamps are part of the key: a LoRA re-saved under the same name is read again.
+    const key = JSON.stringify([specs, specs.map((s) => fileStamp(loraPath(s.name, lorasDir)))]);
     let set = this.loraSets.get(key);
     if (set) this.loraSets.delete(key);
     else set = LoraSet.open(this.checkpoint, specs, { lorasDir });
@@ -124,8 +127,13 @@ export class LoadedModel {
   }
 
   async release(): Promise<void> {
+    this.released = true;
     for (const s of this.sessions.values()) await s.release();
     this.sessions.clear();
+    this.loraRuntimes.clear();
+    this.loraSets.clear();
+    await this.merger?.release();
+    this.merger = undefined;
     this.checkpoint.close();
   }
 }

@@ -111,10 +111,12 @@ export class LoraRuntime {
   private plan(set: LoraSet | undefined, method: LoraApplyMethod): Map<string, Strategy> {
     const plan = new Map<string, Strategy>();
     if (!set) return plan;
-    const scheduled = new Set(set.loras.filter((l) => Object.values(resolveStrengths(l.spec)).some((v) => typeof v === 'object')).map((l) => l.index));
     for (const name of set.names()) {
       if (!name.startsWith(this.prefix)) continue;
       const target = set.target(name);
+      // A LoRA counts as scheduled on this weight only if the strength that applies here follows a schedule.
+      const key = target.place.component === 'unet' ? (target.place.group ?? 'unet') : target.place.component;
+      const scheduled = new Set(target.terms.map((t) => t.lora).filter((l) => typeof resolveStrengths(set.loras[l].spec)[key] === 'object'));
       // A LoRA held at 0 here (e.g. te=0, or a block group at 0) leaves this weight, and the graph, alone.
       const loras = new Set(target.terms.map((t) => t.lora).filter((l) => scheduled.has(l) || set.strength(l, name) !== 0));
       if (loras.size === 0) continue;
@@ -163,24 +165,15 @@ export class LoraRuntime {
     const set = this.set;
     const strategy = this.strategies.get(name);
     const merging = set && strategy && strategy.merged.size > 0;
-    const files = merging ? set.loras.map((l) => l.path).join('|') : '';
+    const files = merging ? filesKey(set) : '';
     const strengths = merging ? this.mergedStrengths(name, strategy.merged) : [];
     const before = this.applied.get(name);
     if (before && before.files === files && sameNumbers(before.strengths, strengths) && this.values.has(name)) return;
-    const target = merging ? set.target(name) : undefined;
-    const current = this.values.get(name);
+    // Always from the original weight, never by subtracting what was added: no drift, ever.
     let value: Float32Array;
-    if (!merging) {
-      value = this.base(name);
-    } else if (target!.lowRank) {
-      const sameLoras = this.method === 'fuse' && current && before?.files === files && before.strengths.length === strengths.length;
-      // fuse with the same LoRAs at other strengths: move the fused weight by the difference, in place.
-      value = sameLoras
-        ? await this.addLowRank(current, name, strengths.map((s, i) => s - before.strengths[i]))
-        : await this.addLowRank(this.base(name), name, strengths);
-    } else {
-      value = set.mergedWeight(name, this.base(name), this.step.index, this.step.total);
-    }
+    if (!merging) value = this.base(name);
+    else if (set.target(name).lowRank) value = await this.addLowRank(this.base(name), name, strengths);
+    else value = set.mergedWeight(name, this.base(name), this.step.index, this.step.total);
     this.values.set(name, value);
     this.applied.set(name, { files, strengths });
     this.feed(name, value);
@@ -203,7 +196,7 @@ export class LoraRuntime {
    */
   private feedBranches(): void {
     const set = this.set;
-    const files = set ? set.loras.map((l) => l.path).join('|') : '';
+    const files = set ? filesKey(set) : '';
     const feeds: Record<string, ort.Tensor> = {};
     for (const module of this.branches) {
       const names = branchInputs(module);
@@ -238,6 +231,11 @@ export class LoraRuntime {
     }
     this.module.setFeeds(feeds);
   }
+}
+
+/** The LoRA files of a set as read (path and stamp), so a re-saved file never passes for the old one. */
+function filesKey(set: LoraSet): string {
+  return set.loras.map((l) => `${l.path}@${l.file.stamp}`).join('|');
 }
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {

@@ -22,15 +22,26 @@ export class LowRankMerger {
   constructor(private readonly options: SessionOptions = {}) {}
 
   private get(): Promise<ort.InferenceSession> {
-    this.session ??= (() => {
+    if (!this.session) {
       const g = new Graph('low-rank-merge');
       const base = g.input('base', 'float32', ['out', 'in']);
       const up = g.input('up', 'float32', ['out', 'rank']);
       const down = g.input('down', 'float32', ['rank', 'in']);
       g.output(ops.add(base, ops.matmul(up, down)), 'merged');
-      return createSession(g.build(), this.options);
-    })();
+      const created = createSession(g.build(), this.options);
+      // A failed creation is not kept: the next merge tries again.
+      created.catch(() => {
+        if (this.session === created) this.session = undefined;
+      });
+      this.session = created;
+    }
     return this.session;
+  }
+
+  async release(): Promise<void> {
+    const session = this.session;
+    this.session = undefined;
+    await (await session?.catch(() => undefined))?.release();
   }
 
   /** base [out, cols] + Σ scaleᵢ·upᵢ·downᵢ as a new array; the factors of every term are concatenated along rank. */

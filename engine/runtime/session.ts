@@ -1,10 +1,11 @@
-import { closeSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
-import type { BuiltModel } from '../onnx/index.ts';
+import type { BuiltModel, WeightSource } from '../onnx/index.ts';
+import { writeFully } from '../safetensors/index.ts';
 
 export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';
 
@@ -37,10 +38,13 @@ function writeSessionFolder(model: BuiltModel, dir: string): string {
   const proto = fromBinary(ModelProtoSchema, model.bytes);
   const places = new Map<string, { file: string; offset: number; length: number }>();
   const links = new Map<string, string | undefined>();
-  const linked = (path: string): string | undefined => {
+  const linked = (stored: NonNullable<WeightSource['stored']>): string | undefined => {
+    const { path, identity } = stored;
     if (!links.has(path)) {
       const name = `source${links.size}.bin`;
       try {
+        const now = statSync(path);
+        if (now.dev !== identity.dev || now.ino !== identity.ino) throw new Error('replaced since it was opened');
         linkSync(path, join(dir, name));
         links.set(path, name);
       } catch {
@@ -54,14 +58,14 @@ function writeSessionFolder(model: BuiltModel, dir: string): string {
   try {
     for (const w of model.weights) {
       const stored = w.source.stored;
-      const link = stored && linked(stored.path);
+      const link = stored && linked(stored);
       if (stored && link) {
         places.set(w.location, { file: link, offset: stored.offset, length: stored.byteLength });
         continue;
       }
       const bytes = w.source.load();
       places.set(w.location, { file: 'weights.bin', offset, length: bytes.byteLength });
-      writeSync(fd, bytes, 0, bytes.byteLength, offset);
+      writeFully(fd, bytes, offset);
       offset += Math.ceil(bytes.byteLength / ALIGN) * ALIGN;
     }
   } finally {
@@ -80,11 +84,36 @@ function writeSessionFolder(model: BuiltModel, dir: string): string {
   const modelPath = join(dir, 'model.onnx');
   const out = openSync(modelPath, 'w');
   try {
-    writeSync(out, toBinary(ModelProtoSchema, proto));
+    writeFully(out, toBinary(ModelProtoSchema, proto), 0);
   } finally {
     closeSync(out);
   }
   return modelPath;
+}
+
+const swept = new Set<string>();
+
+/**
+ * Removes session folders left by processes that died while creating a session (their hard links would keep
+ * deleted checkpoints on disk). Once per scratch folder and process; folders of live processes are kept.
+ */
+function removeOrphanedFolders(scratch: string): void {
+  if (swept.has(scratch)) return;
+  swept.add(scratch);
+  for (const name of readdirSync(scratch)) {
+    const pid = Number(/^session-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(scratch, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Creates an onnxruntime session for a built graph whose weights come from the checkpoint on disk. */
@@ -97,7 +126,8 @@ export async function createSession(model: BuiltModel, options: SessionOptions =
   if (model.weights.length === 0) return ort.InferenceSession.create(model.bytes, sessionOptions);
   const scratch = options.scratchDir ?? join(tmpdir(), 'loragraph-scratch');
   mkdirSync(scratch, { recursive: true });
-  const dir = mkdtempSync(join(scratch, 'session-'));
+  removeOrphanedFolders(scratch);
+  const dir = mkdtempSync(join(scratch, `session-${process.pid}-`));
   try {
     return await ort.InferenceSession.create(writeSessionFolder(model, dir), sessionOptions);
   } finally {

@@ -1,2 +1,2 @@
 export { SafetensorsFile, MAX_HEADER_BYTES, numel, type TensorInfo } from './reader.ts';
-export { writeSafetensors, f32Entry, type TensorEntry } from './writer.ts';
+export { writeSafetensors, writeFully, f32Entry, type TensorEntry } from './writer.ts';

@@ -35,6 +35,8 @@ export class SafetensorsFile {
   /** Size in bytes of the 8-byte length prefix plus the JSON header: tensor data starts here. */
   readonly dataStart: number;
   readonly fileSize: number;
+  /** Device and inode of the opened file: tells whether the path still names this file. */
+  readonly identity: { readonly dev: number; readonly ino: number };
   private readonly tensors: Map<string, TensorInfo>;
   private fd: number | undefined;
 
@@ -48,6 +50,8 @@ export class SafetensorsFile {
   ) {
     this.path = path;
     this.fd = fd;
+    const stat = fstatSync(fd);
+    this.identity = { dev: stat.dev, ino: stat.ino };
     this.fileSize = fileSize;
     this.dataStart = dataStart;
     this.tensors = tensors;

@@ -47,14 +47,14 @@ export function writeSafetensors(
   const tmp = `${path}.partial-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    writeAll(fd, encodeHeader(entries, metadata));
+    writeFully(fd, encodeHeader(entries, metadata));
     for (const e of entries) {
       const data = typeof e.data === 'function' ? e.data() : e.data;
       const expected = numel(e.shape) * DTYPE_BYTES[e.dtype];
       if (data.byteLength !== expected) {
         throw new Error(`tensor "${e.name}": ${data.byteLength} bytes given, ${e.dtype} × [${e.shape.join(', ')}] needs ${expected}`);
       }
-      writeAll(fd, data);
+      writeFully(fd, data);
     }
   } catch (err) {
     closeSync(fd);
@@ -65,9 +65,12 @@ export function writeSafetensors(
   renameSync(tmp, path);
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+/** Writes all of `bytes` (one write() call may write less), at `position` or the current file offset. */
+export function writeFully(fd: number, bytes: Uint8Array, position?: number): void {
   let done = 0;
-  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+  while (done < bytes.byteLength) {
+    done += writeSync(fd, bytes, done, bytes.byteLength - done, position === undefined ? null : position + done);
+  }
 }
 
 /** Convenience for float32 data: the entry's bytes are a view of the array. */

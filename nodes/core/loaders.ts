@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { defineNode } from '../types.ts';
 import { listFiles, resolveInFolder } from '../env.ts';
 import type { ClipValue, ModelValue, VaeValue } from '../values.ts';
@@ -15,6 +16,11 @@ export const CheckpointLoaderSimple = defineNode({
     { name: 'CLIP', type: 'CLIP', tooltip: 'The text encoder(s).' },
     { name: 'VAE', type: 'VAE', tooltip: 'The image autoencoder.' },
   ],
+  fingerprint(inputs, env) {
+    // A checkpoint re-saved under the same name is loaded again.
+    const stat = statSync(resolveInFolder(env, 'checkpoints', String(inputs.ckpt_name)));
+    return `${stat.size}:${stat.mtimeMs}`;
+  },
   async execute(inputs, ctx) {
     const name = inputs.ckpt_name as string;
     const model = await ctx.env.models.load(resolveInFolder(ctx.env, 'checkpoints', name));

@@ -55,7 +55,10 @@ export class Executor {
   constructor(
     private readonly nodes: ReadonlyMap<string, NodeDefinition>,
     private readonly env: NodeEnv,
-  ) {}
+  ) {
+    // Cached outputs may hold a model that is being unloaded: never hand them out again.
+    env.models.onEvict(() => this.clearCache());
+  }
 
   /** Drops every cached output (ComfyUI's /free with free_memory). */
   clearCache(): void {
@@ -126,6 +129,7 @@ export class Executor {
       return { status: err instanceof InterruptedError ? 'interrupted' : 'error', outputs: ui, failure };
     } finally {
       this.evictExcept(new Set(signatures.values()));
+      await this.env.models.releaseRetired();
     }
     return { status: 'success', outputs: ui, executed, cached };
   }
