@@ -353,8 +353,9 @@ describe('the rest of the API', () => {
       { ss_tag_frequency: JSON.stringify({ '10_redcircle': { circle: 3 } }), ss_base_model_version: 'sd_v1' },
     );
     const list = (await request(base, '/api/loras')).json as { name: string; triggerWords: { words: string[] }; baseModel: { family: string } }[];
-    expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ name: 'styles/circles.safetensors', triggerWords: { words: ['redcircle'] }, baseModel: { family: 'SD1.x' } });
+    // The demo LoRAs are installed with the embedded model; this one sits beside them.
+    expect(list.map((l) => l.name)).toContain('shapes_outlined.safetensors');
+    expect(list.find((l) => l.name === 'styles/circles.safetensors')).toMatchObject({ triggerWords: { words: ['redcircle'] }, baseModel: { family: 'SD1.x' } });
     const info = await request(base, `/api/loras/${encodeURIComponent('styles/circles')}/info`);
     expect(info.json).toMatchObject({ name: 'styles/circles', families: { LoRA: 1 }, ranks: { LoRA: { min: 4, max: 4 } }, alpha: { min: 2, max: 2, missing: 0 } });
     expect((await request(base, `/loras/${encodeURIComponent('../checkpoints/x')}/info`)).status).toBe(400);
