@@ -57,6 +57,7 @@ const one = LoraSet.open(model.checkpoint, [`${a}:0.8`]);
 const other = LoraSet.open(model.checkpoint, [`${b}:0.8`]);
 const three = LoraSet.open(model.checkpoint, [`${a}:0.5`, `${b}:0.5`, `${c}:0.5`]);
 const total = Number(steps) + 1;
+const scheduledOne = LoraSet.open(model.checkpoint, [`${a}:0.2@0,1@1`]);
 const scheduled = LoraSet.open(model.checkpoint, [`${a}:0.2@0,1@1`, `${b}:1@0,0.2@1`, `${c}:0.5@0,0@1`]);
 
 const firstApply = await applyBoth(one); // includes building the LoRA graph once
@@ -72,10 +73,14 @@ for (const [name, value] of [...unetLoras.fedWeights(), ...teLoras.fedWeights()]
   if (!x.every((v, i) => v === y[i])) restored = false;
 }
 const reapplySeconds = await applyBoth(one);
+await applyBoth(scheduledOne);
+const oneScheduledStep = await timeSteps((step) => unetLoras.applySet(scheduledOne, method, step, total));
 await applyBoth(three);
 const threeStep = await timeSteps();
+const rssThree = status('VmRSS');
 await applyBoth(scheduled);
 const scheduleStep = await timeSteps((step) => unetLoras.applySet(scheduled, method, step, total));
+const rssScheduled = status('VmRSS');
 
 console.log(
   JSON.stringify({
@@ -86,7 +91,7 @@ console.log(
     removeSeconds,
     reapplySeconds,
     restoredBitForBit: restored,
-    stepSeconds: { base: baseStep, oneLora: oneStep, threeLoras: threeStep, threeScheduled: scheduleStep },
-    rss: { base: rssBase, applied: rssApplied, peak: status('VmHWM') },
+    stepSeconds: { base: baseStep, oneLora: oneStep, oneScheduled: oneScheduledStep, threeLoras: threeStep, threeScheduled: scheduleStep },
+    rss: { base: rssBase, applied: rssApplied, threeApplied: rssThree, threeScheduled: rssScheduled, peak: status('VmHWM') },
   }),
 );

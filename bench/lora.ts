@@ -24,8 +24,8 @@ interface ChildResult {
   removeSeconds: number;
   reapplySeconds: number;
   restoredBitForBit: boolean;
-  stepSeconds: { base: number; oneLora: number; threeLoras: number; threeScheduled: number };
-  rss: { base: number; applied: number; peak: number };
+  stepSeconds: { base: number; oneLora: number; oneScheduled: number; threeLoras: number; threeScheduled: number };
+  rss: { base: number; applied: number; threeApplied: number; threeScheduled: number; peak: number };
 }
 
 export interface LoraBenchResult {
@@ -33,7 +33,7 @@ export interface LoraBenchResult {
   weightBytes: number;
   /** The 512x512 batch-2 UNet step the switch time is compared with. */
   referenceStepSeconds: number;
-  methods: (ChildResult & { scheduleOverhead: number; peakRssRatio: number; switchVsStep: number })[];
+  methods: (ChildResult & { scheduleOverheadOne: number; scheduleOverhead: number; rssRatio: number; peakRssRatio: number; switchVsStep: number })[];
   goals: Record<string, boolean>;
 }
 
@@ -60,7 +60,10 @@ export async function benchLora(modelsDir: string, workDir: string, referenceSte
     const r = JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
     methods.push({
       ...r,
+      scheduleOverheadOne: r.stepSeconds.oneScheduled / r.stepSeconds.oneLora - 1,
       scheduleOverhead: r.stepSeconds.threeScheduled / r.stepSeconds.threeLoras - 1,
+      // While LoRAs are applied and sampling (the highest of the steady states measured).
+      rssRatio: Math.max(r.rss.applied, r.rss.threeApplied, r.rss.threeScheduled) / weightBytes,
       peakRssRatio: r.rss.peak / weightBytes,
       switchVsStep: r.switchSeconds / referenceStepSeconds,
     });
@@ -73,8 +76,9 @@ export async function benchLora(modelsDir: string, workDir: string, referenceSte
     methods,
     goals: {
       'switching costs less than one 512x512 UNet step (fuse)': by('fuse').switchVsStep < 1,
-      'a step schedule adds <= 10% per step (fuse)': by('fuse').scheduleOverhead <= 0.1,
-      'fuse and dynamic peak RSS <= 1.15x weight bytes': by('fuse').peakRssRatio <= 1.15 && by('dynamic').peakRssRatio <= 1.15,
+      'a step schedule adds <= 10% per step (fuse, 1 LoRA)': by('fuse').scheduleOverheadOne <= 0.1,
+      'a step schedule adds <= 10% per step (fuse, 3 LoRAs)': by('fuse').scheduleOverhead <= 0.1,
+      'fuse and dynamic RSS with LoRAs applied <= 1.15x weight bytes': by('fuse').rssRatio <= 1.15 && by('dynamic').rssRatio <= 1.15,
       'removal restores bit for bit (every method)': methods.every((m) => m.restoredBitForBit),
     },
   };
@@ -95,8 +99,10 @@ export function printLoraTable(r: LoraBenchResult): void {
           'bit-exact': m.restoredBitForBit,
           'step base s': m.stepSeconds.base.toFixed(2),
           '1 LoRA': `${((m.stepSeconds.oneLora / m.stepSeconds.base - 1) * 100).toFixed(1)}%`,
+          'schedule + (1)': `${(m.scheduleOverheadOne * 100).toFixed(1)}%`,
           '3 LoRAs': `${((m.stepSeconds.threeLoras / m.stepSeconds.base - 1) * 100).toFixed(1)}%`,
-          'schedule +': `${(m.scheduleOverhead * 100).toFixed(1)}%`,
+          'schedule + (3)': `${(m.scheduleOverhead * 100).toFixed(1)}%`,
+          RSS: `${m.rssRatio.toFixed(2)}x`,
           'peak RSS': `${m.peakRssRatio.toFixed(2)}x`,
         },
       ]),

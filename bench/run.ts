@@ -22,14 +22,14 @@ export async function runBenchmarks(options: BenchOptions): Promise<Record<strin
   const wanted = (name: string) => !options.only?.length || options.only.includes(name);
   const results: Record<string, unknown> = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length };
   if (wanted('engine')) {
-    const r = await benchEngine(options.modelsDir, options.workDir, [...(options.sizes ?? [512, 256])], options.steps ?? 2);
+    const r = await benchEngine(options.modelsDir, options.workDir, [...(options.sizes ?? [512, 256])], options.steps ?? 4);
     printEngineTable(r);
     results.engine = r;
   }
   if (wanted('lora')) {
     const engine = results.engine as Awaited<ReturnType<typeof benchEngine>> | undefined;
     const step512 = engine?.resolutions.find((x) => x.size === 512)?.engineStep ?? options.referenceStep ?? 0;
-    const r = await benchLora(options.modelsDir, options.workDir, step512, options.loraSize ?? 256, options.steps ?? 2);
+    const r = await benchLora(options.modelsDir, options.workDir, step512, options.loraSize ?? 256, options.steps ?? 3);
     printLoraTable(r);
     results.lora = r;
   }
