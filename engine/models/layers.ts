@@ -19,15 +19,19 @@ export interface GraphPlan {
   /** Mode of a canonical weight name; default 'const'. */
   weightMode?(name: string): WeightMode;
   /**
-   * Modules (canonical path without `.weight`) that get a LoRA branch y += up(scale ⊙ down(x)); the rank is a
+   * Modules (canonical path without `.weight`) that get a LoRA branch y += up(down(x)); the rank is a
    * symbolic dimension so LoRAs of any rank can be fed to the same session.
    */
   loraBranch?(module: string): boolean;
 }
 
 /** Names of the inputs a LoRA branch reads, for the runtime that feeds them. */
-export function branchInputs(module: string): { down: string; up: string; scale: string } {
-  return { down: `lora:${module}:down`, up: `lora:${module}:up`, scale: `lora:${module}:scale` };
+/**
+ * Names of the inputs a LoRA branch reads, for the runtime that feeds them. Strengths and alpha/rank are
+ * folded into `down` by the runtime, so a schedule re-feeds `down` only.
+ */
+export function branchInputs(module: string): { down: string; up: string } {
+  return { down: `lora:${module}:down`, up: `lora:${module}:up` };
 }
 
 const STORED_TYPES = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
@@ -86,9 +90,7 @@ export class ModelBuilder {
     const rank = `rank:${module}`;
     const down = this.graph.input(names.down, 'float32', [rank, inp]);
     const up = this.graph.input(names.up, 'float32', [out, rank]);
-    const scale = this.graph.input(names.scale, 'float32', [rank]);
-    const low = ops.mul(ops.linear(x, down), scale);
-    return ops.add(y, ops.linear(low, up));
+    return ops.linearAccumulate(ops.linear(x, down), up, y);
   }
 
   /** A Linear stored as a 1x1 conv [out, in, 1, 1] (or the reverse) applied to 2-D rows. */
@@ -110,8 +112,7 @@ export class ModelBuilder {
     const rank = `rank:${module}`;
     const down = this.graph.input(names.down, 'float32', [rank, inp, kh, kw]);
     const up = this.graph.input(names.up, 'float32', [out, rank, 1, 1]);
-    const scale = this.graph.input(names.scale, 'float32', [1, rank, 1, 1]);
-    const low = ops.mul(ops.conv2d(x, down, undefined, { ...opts, pad: opts.pad ?? (kh - 1) / 2 }), scale);
+    const low = ops.conv2d(x, down, undefined, { ...opts, pad: opts.pad ?? (kh - 1) / 2 });
     return ops.add(y, ops.conv2d(low, up, undefined));
   }
 

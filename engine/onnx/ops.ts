@@ -101,6 +101,13 @@ export function linear(x: Value, weight: Value, bias?: Value): Value {
   return x.graph.node('Gemm', [x, weight, bias], [{ type: 'float32', shape: [x.dim(0), out] }], { transB: 1 })[0];
 }
 
+/** acc + x·Wᵀ in one Gemm (the sum is fused into the product: no extra pass over acc). */
+export function linearAccumulate(x: Value, weight: Value, acc: Value): Value {
+  if (x.rank !== 2 || weight.rank !== 2 || acc.rank !== 2) fail('Gemm', `expects 2-D operands, got ${shapeText(x)}, ${shapeText(weight)}, ${shapeText(acc)}`);
+  if (typeof acc.dim(1) === 'number' && acc.dim(1) !== weight.dim(0)) fail('Gemm', `accumulator ${shapeText(acc)} does not match weight ${shapeText(weight)}`);
+  return x.graph.node('Gemm', [x, weight, acc], [{ type: 'float32', shape: acc.shape }], { transB: 1 })[0];
+}
+
 function convOut(size: Dim, kernel: number, stride: number, pad: number): Dim {
   if (typeof size === 'number') return Math.floor((size + 2 * pad - kernel) / stride) + 1;
   if (stride === 1 && kernel === 2 * pad + 1) return size;

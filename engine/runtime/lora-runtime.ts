@@ -7,11 +7,11 @@
  *   back bit for bit (SD.Next's fuse subtracts and drifts).
  * - backup: the same, with the originals of touched weights kept in memory and copied back.
  * - dynamic: base weights stay untouched constants; each touched module gets a low-rank side branch
- *   y += up·(scale ⊙ down·x) whose factors and per-step scales are fed at run time.
+ *   y += up·(down·x) whose factors are fed at run time (strengths folded into `down`, re-fed when they move).
  *
  * Step schedules: re-merging every touched weight at every step would cost seconds per step, so in every
- * method a LoRA whose strength follows a schedule runs through a side branch (only its per-step scales
- * change); fuse/backup merge the LoRAs with constant strengths into the fed weight. Families that are not
+ * method a LoRA whose strength follows a schedule runs through a side branch (only its `down` factor is
+ * re-fed, scaled); fuse/backup merge the LoRAs with constant strengths into the fed weight. Families that are not
  * low-rank (LoHa, LoKr, DoRA, GLoRA, (IA)^3, OFT, full) cannot branch: their weights are re-merged when their
  * strength changes.
  *
@@ -46,8 +46,9 @@ export class LoraRuntime {
   private readonly values = new Map<string, Float32Array>();
   private readonly originals = new Map<string, Float32Array>();
   private readonly applied = new Map<string, Applied>();
-  /** Which LoRA files' factors each branch was last fed (factors are re-fed only when those change). */
+  /** What each branch was last fed: its `up` factors (LoRA files and terms) and the strengths folded into `down`. */
   private readonly branchFactors = new Map<string, string>();
+  private readonly branchScales = new Map<string, string>();
   private strategies = new Map<string, Strategy>();
   private set: LoraSet | undefined;
   private step = { index: 0, total: 1 };
@@ -102,6 +103,7 @@ export class LoraRuntime {
     this.originals.clear();
     this.applied.clear();
     this.branchFactors.clear();
+    this.branchScales.clear();
     this.strategies.clear();
     this.set = undefined;
     await this.module.usePlan();
@@ -140,6 +142,7 @@ export class LoraRuntime {
     // A rebuilt session needs every fed value again.
     for (const [name, value] of this.values) this.feed(name, value);
     this.branchFactors.clear();
+    this.branchScales.clear();
   }
 
   private base(name: string): Float32Array {
@@ -191,8 +194,9 @@ export class LoraRuntime {
   }
 
   /**
-   * Branch factors (concatenated over the branched LoRAs, fed once per LoRA set) and this step's per-rank
-   * scales (fed every step); idle branches get zero rank-1 factors.
+   * Branch factors, concatenated over the branched LoRAs: `up` is fed once per LoRA set, `down` whenever a
+   * strength changes, with each LoRA's strength × alpha/rank folded into its rows. Idle branches get zero
+   * rank-1 factors.
    */
   private feedBranches(): void {
     const set = this.set;
@@ -206,28 +210,33 @@ export class LoraRuntime {
       const branched = this.strategies.get(name)?.branched;
       const terms = set && branched?.size ? set.lowRank(name)!.filter((t) => branched.has(t.lora)) : [];
       const rank = Math.max(1, terms.reduce((r, t) => r + t.rank, 0));
-      const factorsKey = `${files}#${terms.map((t) => t.lora).join(',')}`;
-      if (this.branchFactors.get(module) !== factorsKey) {
-        const cols = shape.slice(1).reduce((a, b) => a * b, 1);
+      const scales = terms.map((t) => set!.strength(t.lora, name, this.step.index, this.step.total) * t.scale);
+      const upKey = `${files}#${terms.map((t) => t.lora).join(',')}`;
+      if (this.branchFactors.get(module) !== upKey) {
         const up = new Float32Array(shape[0] * rank);
-        const down = new Float32Array(rank * cols);
         let offset = 0;
         for (const t of terms) {
           for (let r = 0; r < shape[0]; r++) up.set(t.up.subarray(r * t.rank, (r + 1) * t.rank), r * rank + offset);
-          down.set(t.down, offset * cols);
           offset += t.rank;
         }
-        feeds[names.down] = new ort.Tensor('float32', down, conv ? [rank, shape[1], shape[2], shape[3]] : [rank, cols]);
         feeds[names.up] = new ort.Tensor('float32', up, conv ? [shape[0], rank, 1, 1] : [shape[0], rank]);
-        this.branchFactors.set(module, factorsKey);
+        this.branchFactors.set(module, upKey);
+        this.branchScales.delete(module);
       }
-      const scale = new Float32Array(rank);
-      let offset = 0;
-      for (const t of terms) {
-        scale.fill(set!.strength(t.lora, name, this.step.index, this.step.total) * t.scale, offset, offset + t.rank);
-        offset += t.rank;
+      const scaleKey = scales.join(',');
+      if (this.branchScales.get(module) !== scaleKey) {
+        const cols = shape.slice(1).reduce((a, b) => a * b, 1);
+        const down = new Float32Array(rank * cols);
+        let offset = 0;
+        terms.forEach((t, i) => {
+          const source = t.down;
+          const base = offset * cols;
+          for (let k = 0; k < t.rank * cols; k++) down[base + k] = source[k] * scales[i];
+          offset += t.rank;
+        });
+        feeds[names.down] = new ort.Tensor('float32', down, conv ? [rank, shape[1], shape[2], shape[3]] : [rank, cols]);
+        this.branchScales.set(module, scaleKey);
       }
-      feeds[names.scale] = new ort.Tensor('float32', scale, conv ? [1, rank, 1, 1] : [rank]);
     }
     this.module.setFeeds(feeds);
   }
