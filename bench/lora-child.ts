@@ -27,15 +27,18 @@ const unet = model.unet();
 const unetLoras = model.loras('unet');
 const teLoras = model.loras('te');
 
+/** Median seconds per step (each step's LoRA update included), after a warm-up step. */
 async function timeSteps(before?: (step: number) => Promise<void>): Promise<number> {
   const n = Number(steps);
   await unet.run(feeds); // warm-up (and plan change, if any)
-  const started = performance.now();
+  const times: number[] = [];
   for (let i = 0; i < n; i++) {
+    const started = performance.now();
     await before?.(i + 1);
     await unet.run(feeds);
+    times.push(seconds(started));
   }
-  return seconds(started) / n;
+  return times.sort((x, y) => x - y)[Math.floor(n / 2)];
 }
 
 async function applyBoth(set: LoraSet | undefined): Promise<number> {

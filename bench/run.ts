@@ -14,8 +14,6 @@ export interface BenchOptions {
   readonly steps?: number;
   /** Image size for the LoRA per-step measurements. */
   readonly loraSize?: number;
-  /** A 512x512 step time to compare LoRA switching with, when the engine benchmark is not run. */
-  readonly referenceStep?: number;
 }
 
 export async function runBenchmarks(options: BenchOptions): Promise<Record<string, unknown>> {
@@ -28,8 +26,8 @@ export async function runBenchmarks(options: BenchOptions): Promise<Record<strin
   }
   if (wanted('lora')) {
     const engine = results.engine as Awaited<ReturnType<typeof benchEngine>> | undefined;
-    const step512 = engine?.resolutions.find((x) => x.size === 512)?.engineStep ?? options.referenceStep ?? 0;
-    const r = await benchLora(options.modelsDir, options.workDir, step512, options.loraSize ?? 256, options.steps ?? 3);
+    const step512 = engine?.resolutions.find((x) => x.size === 512)?.engineStep ?? 0;
+    const r = await benchLora(options.modelsDir, options.workDir, step512, options.loraSize ?? 256, options.steps ?? 7);
     printLoraTable(r);
     results.lora = r;
   }
