@@ -5,6 +5,7 @@
  * from tensor shapes alone; tensor data is read on first use.
  */
 import { numel } from '../../safetensors/index.ts';
+import { foldTuckerCore, matmul, matmulTN, trailing } from '../linalg.ts';
 
 /** One module's tensors, by normalised entry name (keys.ts). */
 export interface ModuleData {
@@ -56,4 +57,28 @@ export function expectMatrix(what: string, rows: number, cols: number, target: r
 export function scaled(values: Float32Array, factor: number): Float32Array {
   if (factor !== 1) for (let i = 0; i < values.length; i++) values[i] *= factor;
   return values;
+}
+
+/** A [rows, cols] matrix computed on demand. */
+export interface LazyMatrix {
+  readonly rows: number;
+  readonly cols: number;
+  values(): Float32Array;
+}
+
+/**
+ * The product of the factor pair `a`·`b` (LoHa arms, LoKr factors), or with a Tucker core `t`
+ * Σ_i Σ_j t[i,j,h,w] · a[i,o] · b[j,c], where `a` is stored rank-first.
+ */
+export function factorProduct(d: ModuleData, a: string, b: string, t: string): LazyMatrix {
+  const as = d.shape(a);
+  const bs = d.shape(b);
+  if (d.has(t)) {
+    const ts = d.shape(t);
+    if (ts[0] !== as[0] || ts[1] !== bs[0]) throw new ShapeError(`${d.name}: ${t} is [${ts.join(', ')}], ${a} [${as.join(', ')}], ${b} [${bs.join(', ')}]`);
+    const cols = trailing(bs) * (trailing(ts) / ts[1]);
+    return { rows: as[1], cols, values: () => matmulTN(d.read(a), as[0], as[1], foldTuckerCore(d.read(t), ts, d.read(b), trailing(bs)), cols) };
+  }
+  if (as[1] !== bs[0]) throw new ShapeError(`${d.name}: ${a} is [${as.join(', ')}] but ${b} is [${bs.join(', ')}]`);
+  return { rows: as[0], cols: trailing(bs), values: () => matmul(d.read(a), as[0], as[1], d.read(b), trailing(bs)) };
 }
