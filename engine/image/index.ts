@@ -7,6 +7,7 @@ export type { FloatTensor, Image8 } from './types.ts';
 export { imageTensorToImages, imageTensorToVaeInput, imageToComfyTensors, vaeOutputToImageTensor } from './convert.ts';
 export { decodeImage } from './decode.ts';
 export { encodePng, type PngOptions } from './png-encode.ts';
+export { isPng } from './png-chunks.ts';
 export { readPngText, MAX_INFLATED_TEXT_BYTES } from './png-text.ts';
 export { comfyPngText, escapeJsonNonAscii, type ComfyPngTextInput } from './comfy-text.ts';
 export {

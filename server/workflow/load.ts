@@ -4,7 +4,7 @@
  * made the image; else its `workflow` chunk is converted). Integers stay exact (seeds).
  */
 import { InvalidInputError } from '../../engine/errors.ts';
-import { readPngText } from '../../engine/image/index.ts';
+import { isPng, readPngText } from '../../engine/image/index.ts';
 import { parseJson, type Json } from '../../engine/json.ts';
 import type { NodeDefinition } from '../../nodes/index.ts';
 import { isUiWorkflow, uiToApi } from './ui-to-api.ts';
@@ -15,12 +15,6 @@ export interface LoadedWorkflow {
   /** The editor workflow it came from, when there was one (embedded in saved images). */
   readonly workflow?: Record<string, Json>;
   readonly format: 'api' | 'ui' | 'png';
-}
-
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
-export function isPng(bytes: Uint8Array): boolean {
-  return PNG_SIGNATURE.every((b, i) => bytes[i] === b);
 }
 
 const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
