@@ -19,6 +19,7 @@ import { openCheckpoint } from '../engine/models/checkpoint.ts';
 import { buildUNetGraph } from '../engine/models/unet.ts';
 import { elementCount } from '../engine/models/weights.ts';
 import { floorSeconds, unetMacs } from './flops.ts';
+import { median } from './stats.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -78,8 +79,6 @@ async function fileReadSeconds(path: string): Promise<number> {
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 24 })) void chunk;
   return (performance.now() - started) / 1000;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export interface EngineBenchResult {
   checkpoint: string;

@@ -11,6 +11,7 @@ import { readWeight } from '../engine/models/weights.ts';
 import { LoadedModel } from '../engine/runtime/loaded-model.ts';
 import type { LoraApplyMethod } from '../engine/runtime/lora-runtime.ts';
 import { ort } from '../engine/runtime/session.ts';
+import { median } from './stats.ts';
 
 const [method, checkpointPath, size, steps, ...loras] = process.argv.slice(2) as [LoraApplyMethod, string, string, string, ...string[]];
 const status = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
@@ -38,7 +39,7 @@ async function timeSteps(before?: (step: number) => Promise<void>): Promise<numb
     await unet.run(feeds);
     times.push(seconds(started));
   }
-  return times.sort((x, y) => x - y)[Math.floor(n / 2)];
+  return median(times);
 }
 
 async function applyBoth(set: LoraSet | undefined): Promise<number> {
