@@ -112,6 +112,11 @@ export function parseJson(text: string, source = 'JSON'): Json {
   return result;
 }
 
+/** A JSON object (not null, not an array). */
+export function isJsonObject(value: unknown): value is { [key: string]: Json } {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** JSON.stringify that also writes bigints (as exact integers). */
 export function stringifyJson(value: unknown, indent?: number): string {
   const marker = '@@loragraph-bigint@@';

@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { isJsonObject } from '../json.ts';
 
 export interface TriggerWords {
   /** All trigger words, first seen first, without duplicates (case-insensitive). */
@@ -81,7 +82,7 @@ function parseJsonObject(text: string | undefined): Record<string, unknown> {
   if (!text) return {};
   try {
     const v: unknown = JSON.parse(text);
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+    return isJsonObject(v) ? v : {};
   } catch {
     return {};
   }

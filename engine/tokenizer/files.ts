@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileFormatError, NotFoundError } from '../errors.ts';
+import { isJsonObject } from '../json.ts';
 import { END_OF_WORD, END_TOKEN, START_TOKEN } from './text.ts';
 import type { Merge } from './bpe.ts';
 
@@ -48,12 +49,8 @@ function parseJson(file: string): unknown {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function parseVocab(file: string, value: unknown): Map<string, number> {
-  if (!isRecord(value)) throw new FileFormatError(file, 'the vocabulary must be a JSON object of token → id');
+  if (!isJsonObject(value)) throw new FileFormatError(file, 'the vocabulary must be a JSON object of token → id');
   const vocab = new Map<string, number>();
   for (const [token, id] of Object.entries(value)) {
     if (!Number.isInteger(id) || (id as number) < 0) {
@@ -86,8 +83,8 @@ function parseMergesTxt(file: string, text: string): Merge[] {
 
 function parseTokenizerJson(file: string): TokenizerData {
   const root = parseJson(file);
-  const model = isRecord(root) ? root.model : undefined;
-  if (!isRecord(model)) throw new FileFormatError(file, 'has no "model" object');
+  const model = isJsonObject(root) ? root.model : undefined;
+  if (!isJsonObject(model)) throw new FileFormatError(file, 'has no "model" object');
   if (model.type !== undefined && model.type !== 'BPE') {
     throw new FileFormatError(file, `is a ${String(model.type)} tokenizer; CLIP text encoders need a BPE one`);
   }
@@ -99,9 +96,9 @@ function parseTokenizerJson(file: string): TokenizerData {
   }
   const vocab = parseVocab(file, model.vocab);
   // Special tokens may live only in the added tokens list.
-  const added = isRecord(root) && Array.isArray(root.added_tokens) ? root.added_tokens : [];
+  const added = isJsonObject(root) && Array.isArray(root.added_tokens) ? root.added_tokens : [];
   for (const token of added) {
-    if (isRecord(token) && typeof token.content === 'string' && Number.isInteger(token.id) && !vocab.has(token.content)) {
+    if (isJsonObject(token) && typeof token.content === 'string' && Number.isInteger(token.id) && !vocab.has(token.content)) {
       vocab.set(token.content, token.id as number);
     }
   }

@@ -4,7 +4,7 @@
  * recursively (missing, bad links, type mismatches, conversions, ranges, combo lists, the node's own
  * `validate`, cycles). Outputs whose graph is invalid are dropped; the prompt is refused only when none is left.
  */
-import type { Json } from '../../engine/json.ts';
+import { isJsonObject, type Json } from '../../engine/json.ts';
 import { coerceInput, type InputSpec, type NodeDefinition, type NodeEnv } from '../../nodes/index.ts';
 import { inputConfig, inputSocketType, typesMatch } from '../object-info.ts';
 import { isLink, type ApiPrompt } from './prompt.ts';
@@ -30,23 +30,21 @@ export type Validation =
 
 const promptError = (type: string, message: string, details = '', extra_info: Record<string, Json> = {}): PromptError => ({ type, message, details, extra_info });
 
-const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** The node's title for messages: `_meta.title`, else its type, else its id. */
 function title(id: string, node: Record<string, Json>): string {
   const meta = node._meta;
-  if (isObject(meta) && typeof meta.title === 'string') return meta.title;
+  if (isJsonObject(meta) && typeof meta.title === 'string') return meta.title;
   return typeof node.class_type === 'string' ? node.class_type : `#${id}`;
 }
 
 /** Prompt-level shape and node types; the first problem refuses the whole prompt (as ComfyUI). */
 function checkNodeTypes(prompt: Json, nodes: ReadonlyMap<string, NodeDefinition>): PromptError | undefined {
-  if (!isObject(prompt)) {
+  if (!isJsonObject(prompt)) {
     return promptError('invalid_prompt', 'The prompt must be an object of nodes keyed by id (the API format)', `got ${Array.isArray(prompt) ? 'an array' : typeof prompt}`);
   }
   for (const [id, node] of Object.entries(prompt)) {
-    if (!isObject(node) || typeof node.class_type !== 'string') {
-      const t = isObject(node) ? title(id, node) : `#${id}`;
+    if (!isJsonObject(node) || typeof node.class_type !== 'string') {
+      const t = isJsonObject(node) ? title(id, node) : `#${id}`;
       return promptError('missing_node_type', `Node '${t}' has no class_type; the workflow may be damaged or in the editor format`, `Node ID '#${id}'`, { node_id: id, class_type: null, node_title: t });
     }
     if (!nodes.has(node.class_type)) {
@@ -56,7 +54,7 @@ function checkNodeTypes(prompt: Json, nodes: ReadonlyMap<string, NodeDefinition>
         node_title: title(id, node),
       });
     }
-    if (node.inputs !== undefined && !isObject(node.inputs)) {
+    if (node.inputs !== undefined && !isJsonObject(node.inputs)) {
       return promptError('invalid_prompt', `Node '${title(id, node)}' has inputs that are not an object of name → value`, `Node ID '#${id}'`, { node_id: id });
     }
   }
@@ -222,7 +220,7 @@ export function validatePrompt(prompt: Json, nodes: ReadonlyMap<string, NodeDefi
 function unwrapValues(prompt: ApiPrompt): ApiPrompt {
   const out: ApiPrompt = {};
   for (const [id, node] of Object.entries(prompt)) {
-    const inputs = Object.fromEntries(Object.entries(node.inputs ?? {}).map(([k, v]) => [k, isObject(v) && '__value__' in v ? v.__value__ : v]));
+    const inputs = Object.fromEntries(Object.entries(node.inputs ?? {}).map(([k, v]) => [k, isJsonObject(v) && '__value__' in v ? v.__value__ : v]));
     out[id] = { ...node, inputs };
   }
   return out;

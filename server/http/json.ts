@@ -4,7 +4,7 @@
  */
 import type { Request, Response } from 'express';
 import { InvalidInputError } from '../../engine/errors.ts';
-import { parseJson, stringifyJson, type Json } from '../../engine/json.ts';
+import { isJsonObject, parseJson, stringifyJson, type Json } from '../../engine/json.ts';
 
 export function sendJson(res: Response, value: unknown, status = 200): void {
   res.status(status).type('application/json').send(stringifyJson(value));
@@ -25,7 +25,7 @@ export function jsonBody(req: Request): Json | undefined {
 export function optionalObjectBody(req: Request): Record<string, Json> | undefined {
   try {
     const body = jsonBody(req);
-    return typeof body === 'object' && body !== null && !Array.isArray(body) ? body : undefined;
+    return isJsonObject(body) ? body : undefined;
   } catch {
     return undefined;
   }
@@ -34,7 +34,7 @@ export function optionalObjectBody(req: Request): Record<string, Json> | undefin
 /** The JSON body, which must be an object. */
 export function objectBody(req: Request): Record<string, Json> {
   const body = jsonBody(req);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvalidInputError('the request body must be a JSON object');
+  if (!isJsonObject(body)) throw new InvalidInputError('the request body must be a JSON object');
   return body;
 }
 

@@ -3,7 +3,7 @@
  * (ComfyUI's message shapes and order) and writes the outcome to the history. A worker that dies is replaced
  * before the next job. `/free` requests are honoured between jobs, as in ComfyUI.
  */
-import { parseJson, stringifyJson, type Json } from '../../engine/json.ts';
+import { isJsonObject, parseJson, stringifyJson, type Json } from '../../engine/json.ts';
 import { EventHub, statusData, toWire, type ConnectionState, type WireJson } from '../events/hub.ts';
 import type { ExecutionResult } from '../executor/executor.ts';
 import { isLink } from '../executor/prompt.ts';
@@ -205,7 +205,7 @@ export class JobRunner {
 /** `extra_data.extra_pnginfo` as lossless JSON text (embedded in saved images), if present. */
 function extraPngInfoText(extraDataText: string): string | undefined {
   const extra = parseJson(extraDataText, 'extra_data');
-  const info = typeof extra === 'object' && extra !== null && !Array.isArray(extra) ? extra.extra_pnginfo : undefined;
+  const info = isJsonObject(extra) ? extra.extra_pnginfo : undefined;
   return info === undefined ? undefined : stringifyJson(info);
 }
 

@@ -4,7 +4,7 @@
  * `{prompt_id, number, node_errors}` or 400 with `{error, node_errors}`.
  */
 import { randomUUID } from 'node:crypto';
-import { stringifyJson, type Json } from '../../engine/json.ts';
+import { isJsonObject, stringifyJson, type Json } from '../../engine/json.ts';
 import type { NodeDefinition, NodeEnv } from '../../nodes/index.ts';
 import { validatePrompt, type NodeErrors, type PromptError } from '../executor/validate.ts';
 import { isUiWorkflow, uiToApi } from '../workflow/ui-to-api.ts';
@@ -25,16 +25,14 @@ export interface SubmitContext {
   readonly env: NodeEnv;
 }
 
-const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 export const promptError = (type: string, message: string, details = ''): PromptError => ({ type, message, details, extra_info: {} });
 
 const refuse = (error: PromptError, nodeErrors: NodeErrors = {}): Submission => ({ status: 400, body: { error, node_errors: nodeErrors } });
 
 /** `body` is the parsed POST /prompt body: {prompt, client_id?, extra_data?, front?, number?, prompt_id?, partial_execution_targets?}. */
 export function submitPrompt(ctx: SubmitContext, body: Json | undefined): Submission {
-  if (!isObject(body) || body.prompt === undefined) return refuse(promptError('no_prompt', 'No prompt provided', 'the body must be {"prompt": {...}}'));
-  const extraData: Record<string, Json> = isObject(body.extra_data) ? { ...body.extra_data } : {};
+  if (!isJsonObject(body) || body.prompt === undefined) return refuse(promptError('no_prompt', 'No prompt provided', 'the body must be {"prompt": {...}}'));
+  const extraData: Record<string, Json> = isJsonObject(body.extra_data) ? { ...body.extra_data } : {};
   let prompt = body.prompt;
   if (isUiWorkflow(prompt)) {
     const workflow = prompt;
@@ -43,7 +41,7 @@ export function submitPrompt(ctx: SubmitContext, body: Json | undefined): Submis
     } catch (err) {
       return refuse(promptError('invalid_prompt', (err as Error).message));
     }
-    const pngInfo = isObject(extraData.extra_pnginfo) ? extraData.extra_pnginfo : {};
+    const pngInfo = isJsonObject(extraData.extra_pnginfo) ? extraData.extra_pnginfo : {};
     extraData.extra_pnginfo = { ...pngInfo, workflow: pngInfo.workflow ?? workflow };
   }
   const targets = body.partial_execution_targets;

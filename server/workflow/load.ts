@@ -5,7 +5,7 @@
  */
 import { InvalidInputError } from '../../engine/errors.ts';
 import { isPng, readPngText } from '../../engine/image/index.ts';
-import { parseJson, type Json } from '../../engine/json.ts';
+import { isJsonObject, parseJson, type Json } from '../../engine/json.ts';
 import type { NodeDefinition } from '../../nodes/index.ts';
 import { isUiWorkflow, uiToApi } from './ui-to-api.ts';
 
@@ -17,16 +17,14 @@ export interface LoadedWorkflow {
   readonly format: 'api' | 'ui' | 'png';
 }
 
-const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** A parsed JSON workflow in any of the JSON formats. */
 export function loadWorkflowJson(value: Json, definitions: ReadonlyMap<string, NodeDefinition>): LoadedWorkflow {
   if (isUiWorkflow(value)) return { prompt: uiToApi(value, definitions) as unknown as Json, workflow: value, format: 'ui' };
   // A saved POST /prompt body: {prompt, extra_data: {extra_pnginfo: {workflow}}}.
-  if (isObject(value) && isObject(value.prompt) && !('class_type' in value.prompt)) {
+  if (isJsonObject(value) && isJsonObject(value.prompt) && !('class_type' in value.prompt)) {
     const inner = loadWorkflowJson(value.prompt, definitions);
-    const extra = isObject(value.extra_data) && isObject(value.extra_data.extra_pnginfo) ? value.extra_data.extra_pnginfo.workflow : undefined;
-    return { ...inner, workflow: inner.workflow ?? (isObject(extra) ? extra : undefined) };
+    const extra = isJsonObject(value.extra_data) && isJsonObject(value.extra_data.extra_pnginfo) ? value.extra_data.extra_pnginfo.workflow : undefined;
+    return { ...inner, workflow: inner.workflow ?? (isJsonObject(extra) ? extra : undefined) };
   }
   return { prompt: value, format: 'api' };
 }
@@ -37,7 +35,7 @@ export function loadWorkflowBytes(bytes: Uint8Array, source: string, definitions
   const text = readPngText(bytes, source);
   const workflow = text.workflow === undefined ? undefined : parseJson(text.workflow, `${source} (workflow chunk)`);
   if (text.prompt !== undefined) {
-    return { prompt: parseJson(text.prompt, `${source} (prompt chunk)`), workflow: isObject(workflow) ? workflow : undefined, format: 'png' };
+    return { prompt: parseJson(text.prompt, `${source} (prompt chunk)`), workflow: isJsonObject(workflow) ? workflow : undefined, format: 'png' };
   }
   if (workflow !== undefined && isUiWorkflow(workflow)) return { prompt: uiToApi(workflow, definitions) as unknown as Json, workflow, format: 'png' };
   const why = text.parameters !== undefined ? 'it only has A1111 "parameters" text, which cannot be run as a graph' : 'it has no "prompt" or "workflow" text chunk';

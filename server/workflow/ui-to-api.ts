@@ -6,7 +6,7 @@
  * onto the node's widget inputs in input order, skipping the control_after_generate value after a seed.
  */
 import { InvalidInputError } from '../../engine/errors.ts';
-import type { Json } from '../../engine/json.ts';
+import { isJsonObject, type Json } from '../../engine/json.ts';
 import type { InputSpec, NodeDefinition } from '../../nodes/index.ts';
 import { typesMatch } from '../object-info.ts';
 import type { ApiNode, ApiPrompt } from '../executor/prompt.ts';
@@ -43,18 +43,16 @@ interface UiLink {
   readonly type: string;
 }
 
-const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** Whether a JSON value is an editor workflow (it has `nodes` and `links` arrays) rather than an API prompt. */
 export function isUiWorkflow(value: Json): value is Record<string, Json> {
-  return isObject(value) && Array.isArray(value.nodes) && Array.isArray(value.links);
+  return isJsonObject(value) && Array.isArray(value.nodes) && Array.isArray(value.links);
 }
 
 function readLinks(workflow: Record<string, Json>): Map<number, UiLink> {
   const links = new Map<number, UiLink>();
   for (const raw of workflow.links as Json[]) {
     // 0.4: [id, origin_id, origin_slot, target_id, target_slot, type]; 1: {id, origin_id, origin_slot, …}.
-    const l = Array.isArray(raw) ? { id: raw[0], origin_id: raw[1], origin_slot: raw[2], type: raw[5] } : isObject(raw) ? raw : undefined;
+    const l = Array.isArray(raw) ? { id: raw[0], origin_id: raw[1], origin_slot: raw[2], type: raw[5] } : isJsonObject(raw) ? raw : undefined;
     if (!l || typeof l.id !== 'number' || l.origin_id === undefined || typeof l.origin_slot !== 'number') {
       throw new InvalidInputError(`workflow link ${JSON.stringify(raw)} is not a link (expected [id, origin, slot, target, slot, type] or {id, origin_id, …})`);
     }
@@ -66,7 +64,7 @@ function readLinks(workflow: Record<string, Json>): Map<number, UiLink> {
 function readNodes(workflow: Record<string, Json>): Map<string, UiNode> {
   const nodes = new Map<string, UiNode>();
   for (const raw of workflow.nodes as Json[]) {
-    if (!isObject(raw) || (typeof raw.id !== 'number' && typeof raw.id !== 'string') || typeof raw.type !== 'string') {
+    if (!isJsonObject(raw) || (typeof raw.id !== 'number' && typeof raw.id !== 'string') || typeof raw.type !== 'string') {
       throw new InvalidInputError('every node of a workflow needs an id and a type');
     }
     nodes.set(String(raw.id), raw as unknown as UiNode);
@@ -191,7 +189,7 @@ function defaultValue(spec: InputSpec): Json | undefined {
 
 /** Converts an editor workflow (0.4 or 1) to an API prompt; unknown node types are kept for validation to report. */
 export function uiToApi(workflow: Record<string, Json>, definitions: ReadonlyMap<string, NodeDefinition>): ApiPrompt {
-  if (isObject(workflow.extra) && isObject(workflow.extra.groupNodes) && Object.keys(workflow.extra.groupNodes).length > 0) {
+  if (isJsonObject(workflow.extra) && isJsonObject(workflow.extra.groupNodes) && Object.keys(workflow.extra.groupNodes).length > 0) {
     throw new InvalidInputError('the workflow uses legacy group nodes, which are not supported: convert them to plain nodes in the editor first');
   }
   return new Converter(readNodes(workflow), readLinks(workflow), definitions).convert();
