@@ -15,6 +15,8 @@ import { elementCount } from '../engine/models/weights.ts';
 import type { LoraApplyMethod } from '../engine/runtime/lora-runtime.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** Image size of the per-step timings: below 512 to keep the run short (the switch goal uses the engine's 512x512 step). */
+const STEP_SIZE = 256;
 
 interface ChildResult {
   method: LoraApplyMethod;
@@ -37,7 +39,7 @@ export interface LoraBenchResult {
   goals: Record<string, boolean>;
 }
 
-export async function benchLora(modelsDir: string, workDir: string, referenceStepSeconds: number, size = 256, steps = 2): Promise<LoraBenchResult> {
+export async function benchLora(modelsDir: string, workDir: string, referenceStepSeconds: number, steps = 2): Promise<LoraBenchResult> {
   const checkpoint = ensureSd15ShapedModel(modelFolders(modelsDir));
   mkdirSync(workDir, { recursive: true });
   const ckpt = openCheckpoint(checkpoint);
@@ -51,7 +53,7 @@ export async function benchLora(modelsDir: string, workDir: string, referenceSte
   ckpt.close();
   const methods: LoraBenchResult['methods'] = [];
   for (const method of ['fuse', 'backup', 'dynamic'] as LoraApplyMethod[]) {
-    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, 'lora-child.ts'), method, checkpoint, String(size), String(steps), ...loras.map((l) => l.file)], {
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, 'lora-child.ts'), method, checkpoint, String(STEP_SIZE), String(steps), ...loras.map((l) => l.file)], {
       encoding: 'utf8',
       env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -70,7 +72,7 @@ export async function benchLora(modelsDir: string, workDir: string, referenceSte
   }
   const by = (m: LoraApplyMethod) => methods.find((x) => x.method === m)!;
   return {
-    size,
+    size: STEP_SIZE,
     weightBytes,
     referenceStepSeconds,
     methods,

@@ -12,8 +12,6 @@ export interface BenchOptions {
   readonly only?: readonly string[];
   readonly sizes?: readonly number[];
   readonly steps?: number;
-  /** Image size for the LoRA per-step measurements. */
-  readonly loraSize?: number;
 }
 
 export async function runBenchmarks(options: BenchOptions): Promise<Record<string, unknown>> {
@@ -27,7 +25,7 @@ export async function runBenchmarks(options: BenchOptions): Promise<Record<strin
   if (wanted('lora')) {
     const engine = results.engine as Awaited<ReturnType<typeof benchEngine>> | undefined;
     const step512 = engine?.resolutions.find((x) => x.size === 512)?.engineStep ?? 0;
-    const r = await benchLora(options.modelsDir, options.workDir, step512, options.loraSize ?? 256, options.steps ?? 7);
+    const r = await benchLora(options.modelsDir, options.workDir, step512, options.steps ?? 7);
     printLoraTable(r);
     results.lora = r;
   }
