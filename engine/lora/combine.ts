@@ -27,7 +27,7 @@ import { LoraSet, type LoraSetOptions } from './lora-set.ts';
 import { moduleAdapters, type AdditiveAdapter, type LowRank, type ModuleData } from './math/index.ts';
 import { loraPath } from './resolve.ts';
 import { checkBlocks, formatLoraSpec, parseLoraSpec, strengthAt, type LoraSpec } from './spec.ts';
-import { truncatedSvd, type SvdOptions } from './svd.ts';
+import { truncatedSvd } from './svd.ts';
 import { unetBlockNames, unetPlace } from './targets.ts';
 
 export type CombineMode = { readonly rank: number } | { readonly exact: true };
@@ -37,9 +37,6 @@ export interface CombineOptions extends LoraSetOptions {
   readonly checkpoint?: string;
   /** Storage type of the written tensors (default F32, so "exact" is exact). */
   readonly dtype?: 'F32' | 'F16' | 'BF16';
-  readonly svd?: SvdOptions;
-  /** modelspec.title (default: the output file name). */
-  readonly title?: string;
 }
 
 export interface CombineResult {
@@ -114,7 +111,7 @@ export function combineLoras(
         factors = concatenate(parts, out, cols);
         exact++;
       } else {
-        factors = truncatedSvd(unit.delta(), out, cols, rank!, options.svd);
+        factors = truncatedSvd(unit.delta(), out, cols, rank!);
         approximated++;
       }
       const r = factors.rank;
@@ -125,7 +122,7 @@ export function combineLoras(
       maxRank = Math.max(maxRank, r);
       if (conv && unit.shape[2] * unit.shape[3] > 1) convRank = Math.max(convRank, r);
     }
-    writeSafetensors(outPath, entries, combinedMetadata(parsed, files, family, { maxRank, convRank, mode, title: options.title ?? basename(outPath) }));
+    writeSafetensors(outPath, entries, combinedMetadata(parsed, files, family, { maxRank, convRank, mode, title: basename(outPath) }));
     return { outPath, baseModel: family, modules: new Set(units.map((u) => u.key)).size, exact, approximated, maxRank };
   } finally {
     checkpoint?.close();

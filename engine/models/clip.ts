@@ -33,7 +33,7 @@ export function buildClipGraph(checkpoint: Checkpoint, prefix: string, config: C
   const causal = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e30;
   const mask = graph.constant(causal, [1, 1, T, T]);
-  const act = config.activation === 'gelu' ? (v: Value) => ops.gelu(v) : ops.quickGelu;
+  const act = config.activation === 'gelu' ? ops.gelu : ops.quickGelu;
 
   const layerOutputs: Value[] = [];
   for (let i = 0; i < config.layers; i++) {

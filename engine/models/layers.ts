@@ -25,7 +25,6 @@ export interface GraphPlan {
   loraBranch?(module: string): boolean;
 }
 
-/** Names of the inputs a LoRA branch reads, for the runtime that feeds them. */
 /**
  * Names of the inputs a LoRA branch reads, for the runtime that feeds them. Strengths and alpha/rank are
  * folded into `down` by the runtime, so a schedule re-feeds `down` only.

@@ -36,40 +36,29 @@ function binary(op: string, a: Value, b: Value): Value {
 }
 
 export const add = (a: Value, b: Value): Value => binary('Add', a, b);
-export const sub = (a: Value, b: Value): Value => binary('Sub', a, b);
 export const mul = (a: Value, b: Value): Value => binary('Mul', a, b);
-export const div = (a: Value, b: Value): Value => binary('Div', a, b);
 
-function unary(op: string, x: Value, attrs: Record<string, number | string | undefined> = {}, domain = ''): Value {
-  return x.graph.node(op, [x], [{ type: x.type, shape: x.shape }], attrs, undefined, domain)[0];
+function unary(op: string, x: Value, attrs: Record<string, number | string | undefined> = {}): Value {
+  return x.graph.node(op, [x], [{ type: x.type, shape: x.shape }], attrs)[0];
 }
 
 export const sigmoid = (x: Value): Value => unary('Sigmoid', x);
-export const tanh = (x: Value): Value => unary('Tanh', x);
-export const exp = (x: Value): Value => unary('Exp', x);
 export const sin = (x: Value): Value => unary('Sin', x);
 export const cos = (x: Value): Value => unary('Cos', x);
-export const sqrt = (x: Value): Value => unary('Sqrt', x);
-export const neg = (x: Value): Value => unary('Neg', x);
-export const identity = (x: Value): Value => unary('Identity', x);
 
 /** x · sigmoid(x) */
 export function silu(x: Value): Value {
   return mul(x, sigmoid(x));
 }
 
-/** Exact (erf) GELU, or the tanh approximation. */
-export function gelu(x: Value, approximate: 'none' | 'tanh' = 'none'): Value {
-  return unary('Gelu', x, { approximate });
+/** Exact (erf) GELU. */
+export function gelu(x: Value): Value {
+  return unary('Gelu', x);
 }
 
 /** OpenAI CLIP's x · sigmoid(1.702 x). */
 export function quickGelu(x: Value): Value {
   return mul(x, sigmoid(mul(x, x.graph.scalar(1.702))));
-}
-
-export function softmax(x: Value, axis = -1): Value {
-  return unary('Softmax', x, { axis });
 }
 
 export function cast(x: Value, to: ElemType): Value {

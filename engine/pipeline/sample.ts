@@ -5,7 +5,6 @@
 import { InvalidInputError } from '../errors.ts';
 import { prepareNoise, TorchGenerator } from '../noise/index.ts';
 import type { LoadedModel } from '../runtime/loaded-model.ts';
-import type { ModuleSession } from '../runtime/module-session.ts';
 import { ort } from '../runtime/session.ts';
 import { cfgDenoiser, DiscreteModelSampling, sample, type GuidedModel, type SamplingHooks } from '../sampling/index.ts';
 import type { FloatTensor } from '../tensor/tensor.ts';
@@ -18,8 +17,6 @@ export interface Latent extends FloatTensor {
 
 export interface SampleRequest {
   readonly model: LoadedModel;
-  /** The UNet session to run (the model's, possibly with LoRA state applied by the caller). */
-  readonly unet?: ModuleSession;
   readonly positive: Conditioning;
   readonly negative: Conditioning;
   readonly latent: Latent;
@@ -79,7 +76,7 @@ export async function sampleLatent(req: SampleRequest): Promise<Float32Array> {
   if (shape.length !== 4 || channels !== unetConfig.inChannels) {
     throw new InvalidInputError(`the latent is [${shape.join(', ')}] but this model needs ${unetConfig.inChannels} latent channels`);
   }
-  const unet = req.unet ?? model.unet();
+  const unet = model.unet();
   const modelSampling = new DiscreteModelSampling({ prediction: model.config.prediction ?? 'eps' });
   let conds = { positive: req.positive, negative: req.negative };
   const sample1 = batch * channels * h * w;

@@ -12,8 +12,6 @@ export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';
 export interface SessionOptions {
   readonly provider?: ExecutionProvider;
   readonly optimization?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** Extra onnxruntime session config entries (e.g. `session.disable_prepacking`). */
-  readonly config?: Readonly<Record<string, string>>;
   /**
    * Where session folders are laid out (default: the system temp folder). Best on the checkpoints'
    * filesystem, so weights are hard-linked rather than copied. The folder is deleted as soon as the session
@@ -121,7 +119,6 @@ export async function createSession(model: BuiltModel, options: SessionOptions =
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [options.provider ?? 'cpu'],
     graphOptimizationLevel: options.optimization ?? 'all',
-    ...(options.config ? { extra: { session: options.config } } : {}),
   };
   if (model.weights.length === 0) return ort.InferenceSession.create(model.bytes, sessionOptions);
   const scratch = options.scratchDir ?? join(tmpdir(), 'loragraph-scratch');

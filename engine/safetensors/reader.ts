@@ -105,9 +105,9 @@ export class SafetensorsFile {
   }
 
   /** Reads `length` bytes at an absolute file offset into a fresh buffer. */
-  readAt(offset: number, length: number, into?: Uint8Array): Uint8Array {
+  readAt(offset: number, length: number): Uint8Array {
     if (this.fd === undefined) throw new Error(`${this.path} is closed`);
-    const out = into ?? new Uint8Array(length);
+    const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, out, done, Math.min(length - done, 1 << 30), offset + done);
