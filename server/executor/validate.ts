@@ -28,7 +28,7 @@ export type Validation =
   | { readonly ok: true; readonly prompt: ApiPrompt; readonly outputs: string[]; readonly nodeErrors: NodeErrors }
   | { readonly ok: false; readonly error: PromptError; readonly nodeErrors: NodeErrors };
 
-const promptError = (type: string, message: string, details = '', extra_info: Record<string, Json> = {}): PromptError => ({ type, message, details, extra_info });
+export const promptError = (type: string, message: string, details = '', extra_info: Record<string, Json> = {}): PromptError => ({ type, message, details, extra_info });
 
 /** The node's title for messages: `_meta.title`, else its type, else its id. */
 function title(id: string, node: Record<string, Json>): string {

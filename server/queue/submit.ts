@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { isJsonObject, stringifyJson, type Json } from '../../engine/json.ts';
 import type { NodeDefinition, NodeEnv } from '../../nodes/index.ts';
-import { validatePrompt, type NodeErrors, type PromptError } from '../executor/validate.ts';
+import { promptError, validatePrompt, type NodeErrors, type PromptError } from '../executor/validate.ts';
 import { isUiWorkflow, uiToApi } from '../workflow/ui-to-api.ts';
 import type { JobRunner } from './runner.ts';
 import type { JobStore } from './store.ts';
@@ -24,8 +24,6 @@ export interface SubmitContext {
   readonly nodes: ReadonlyMap<string, NodeDefinition>;
   readonly env: NodeEnv;
 }
-
-export const promptError = (type: string, message: string, details = ''): PromptError => ({ type, message, details, extra_info: {} });
 
 const refuse = (error: PromptError, nodeErrors: NodeErrors = {}): Submission => ({ status: 400, body: { error, node_errors: nodeErrors } });
 

@@ -1,6 +1,7 @@
 /** POST /prompt (validate and queue; API or editor format) and GET /prompt. */
 import type { Json } from '../../../engine/json.ts';
-import { promptError, submitPrompt } from '../../queue/submit.ts';
+import { promptError } from '../../executor/validate.ts';
+import { submitPrompt } from '../../queue/submit.ts';
 import { jsonBody, sendJson } from '../json.ts';
 import { doc, type Route, type ServerContext } from '../route.ts';
 
