@@ -24,7 +24,7 @@ export async function runBenchmarks(options: BenchOptions): Promise<Record<strin
   }
   if (wanted('lora')) {
     const engine = results.engine as Awaited<ReturnType<typeof benchEngine>> | undefined;
-    const step512 = engine?.resolutions.find((x) => x.size === 512)?.engineStep ?? 0;
+    const step512 = engine?.resolutions.find((x) => x.size === 512)?.engineStep ?? null;
     const r = await benchLora(options.modelsDir, options.workDir, step512, options.steps ?? 7);
     printLoraTable(r);
     results.lora = r;
