@@ -271,10 +271,6 @@ describe.skipIf(!lyco || !sd1Path || !sdxlDir)('LoraSet on the tiny checkpoints'
     lines.length = 0;
     set.logStep(4, 9);
     expect(lines.join('\n')).toMatch(/locon\.safetensors step 5\/9: te 0\.5, in 0\.5, mid 0\.5, out 0\.5/);
-    expect(loraDebugFromEnv({ LORAGRAPH_LORA_DEBUG: '1' })).toBe(true);
-    expect(loraDebugFromEnv({ LORAGRAPH_LORA_DEBUG: '0' })).toBe(false);
-    expect(loraDebugFromEnv({ SD_LORA_DEBUG: '0' })).toBe(true);
-    expect(loraDebugFromEnv({})).toBe(false);
   });
 
   it('classifies targets by component, group and block', () => {
@@ -284,5 +280,15 @@ describe.skipIf(!lyco || !sd1Path || !sdxlDir)('LoraSet on the tiny checkpoints'
     expect(set.target('unet.output_blocks.5.2.conv.weight').place).toMatchObject({ group: 'out', block: 18 });
     expect(set.target('te.text_model.encoder.layers.0.mlp.fc1.weight').place).toMatchObject({ component: 'te' });
     expect(() => LoraSet.open(sd1, [`${lora('locon.safetensors')}:blocks=1,0`], quiet)).toThrow(/has 2 values; this SD1.x UNet has 25 blocks/);
+  });
+});
+
+// Needs no fixture, so it runs in every clone.
+describe('LoRA debug logging switch', () => {
+  it('is on for LORAGRAPH_LORA_DEBUG=1 and for any SD_LORA_DEBUG (as SD.Next), off otherwise', () => {
+    expect(loraDebugFromEnv({ LORAGRAPH_LORA_DEBUG: '1' })).toBe(true);
+    expect(loraDebugFromEnv({ LORAGRAPH_LORA_DEBUG: '0' })).toBe(false);
+    expect(loraDebugFromEnv({ SD_LORA_DEBUG: '0' })).toBe(true);
+    expect(loraDebugFromEnv({})).toBe(false);
   });
 });
