@@ -9,7 +9,7 @@
  * Run alone: `node bin/loragraph.js bench --only engine`.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
@@ -18,6 +18,7 @@ import { ensureSd15ShapedModel, modelFolders } from '../engine/models/embedded.t
 import { openCheckpoint } from '../engine/models/checkpoint.ts';
 import { buildUNetGraph } from '../engine/models/unet.ts';
 import { elementCount } from '../engine/models/weights.ts';
+import { writeFully } from '../engine/safetensors/writer.ts';
 import { floorSeconds, unetMacs } from './flops.ts';
 import { median } from './stats.ts';
 
@@ -51,14 +52,17 @@ export function exportBareModel(checkpointPath: string, dir: string): string {
   const weightsFile = 'unet-bare.weights';
   const offsets = new Map<string, { offset: number; length: number }>();
   const fd = openSync(join(dir, weightsFile), 'w');
-  let offset = 0;
-  for (const w of built.weights) {
-    const bytes = w.source.load();
-    offsets.set(w.location, { offset, length: bytes.byteLength });
-    writeSync(fd, bytes);
-    offset += bytes.byteLength;
+  try {
+    let offset = 0;
+    for (const w of built.weights) {
+      const bytes = w.source.load();
+      offsets.set(w.location, { offset, length: bytes.byteLength });
+      writeFully(fd, bytes);
+      offset += bytes.byteLength;
+    }
+  } finally {
+    closeSync(fd);
   }
-  closeSync(fd);
   for (const init of model.graph!.initializer) {
     const location = init.externalData.find((e) => e.key === 'location');
     if (!location) continue;
