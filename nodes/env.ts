@@ -30,6 +30,13 @@ export interface NodeEnv {
 }
 
 export type FolderName = 'checkpoints' | 'loras' | 'input' | 'output' | 'temp';
+export type ImageFolder = 'input' | 'output' | 'temp';
+
+/** ComfyUI's annotated image names, "x.png [output]": the suffix picks the folder, else it is `fallback`. */
+export function splitAnnotation<T extends string>(name: string, fallback: T): { file: string; folder: ImageFolder | T } {
+  const m = /^(.*) \[(input|output|temp)\]$/.exec(name);
+  return m ? { file: m[1], folder: m[2] as ImageFolder } : { file: name, folder: fallback };
+}
 
 export function folderPath(env: NodeEnv, folder: FolderName): string {
   if (folder === 'checkpoints' || folder === 'loras') return env.folders.models[folder];

@@ -4,19 +4,13 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { InvalidInputError } from '../../engine/errors.ts';
 import { comfyPngText, decodeImage, encodePng, formatA1111Parameters, imageTensorToImages, imageToComfyTensors } from '../../engine/image/index.ts';
 import { stringifyJson } from '../../engine/json.ts';
-import { folderPath, listFiles, resolveInFolder, type NodeEnv } from '../env.ts';
+import { folderPath, listFiles, resolveInFolder, splitAnnotation, type NodeEnv } from '../env.ts';
 import { describeGeneration } from '../metadata.ts';
 import { defineNode, type NodeContext } from '../types.ts';
 import type { ImageValue } from '../values.ts';
 
-/** LoadImage names may carry ComfyUI's annotation suffix: "x.png [output]". */
-function annotated(name: string): { folder: 'input' | 'output' | 'temp'; file: string } {
-  const m = /^(.*) \[(input|output|temp)\]$/.exec(name);
-  return m ? { folder: m[2] as 'input' | 'output' | 'temp', file: m[1] } : { folder: 'input', file: name };
-}
-
 function imagePath(env: NodeEnv, name: string): string {
-  const { folder, file } = annotated(name);
+  const { folder, file } = splitAnnotation(name, 'input');
   return resolveInFolder(env, folder, file);
 }
 

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync
 import { extname, join, relative, resolve, sep } from 'node:path';
 import type { Response } from 'express';
 import sharp from 'sharp';
+import { splitAnnotation } from '../../../nodes/index.ts';
 import type { AppConfig } from '../../config.ts';
 import { multipartBoundary, parseMultipart } from '../multipart.ts';
 import { sendJson } from '../json.ts';
@@ -37,12 +38,6 @@ function fail(res: Response, status: number, message: string): void {
   res.status(status).type('text/plain').send(message);
 }
 
-/** "name.png [output]" selects the folder, as in ComfyUI. */
-function annotated(filename: string, type: string): { name: string; type: string } {
-  const m = /^(.*) \[(input|output|temp)\]$/.exec(filename);
-  return m ? { name: m[1], type: m[2] } : { name: filename, type };
-}
-
 /** `preview=webp;90` or `jpeg;80`: format and quality. */
 function previewFormat(value: string): { format: 'webp' | 'jpeg'; quality: number } | undefined {
   const [format, q] = value.split(';');
@@ -54,7 +49,7 @@ function previewFormat(value: string): { format: 'webp' | 'jpeg'; quality: numbe
 async function view(ctx: ServerContext, query: Record<string, unknown>, res: Response): Promise<void> {
   const str = (k: string, d = '') => (typeof query[k] === 'string' ? (query[k] as string) : d);
   if (!str('filename')) return fail(res, 400, 'filename is required');
-  const { name, type } = annotated(str('filename'), str('type', 'output'));
+  const { file: name, folder: type } = splitAnnotation(str('filename'), str('type', 'output'));
   if (!FOLDER_TYPES.includes(type)) return fail(res, 400, `type must be input, output or temp, not "${type}"`);
   if (name.startsWith('/') || name.split(/[\\/]/).includes('..') || name.includes('\0')) return fail(res, 400, 'filename must be a plain name inside the folder');
   const subfolder = str('subfolder');
