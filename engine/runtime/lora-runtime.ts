@@ -22,7 +22,7 @@ import { resolveStrengths, type LoraSet } from '../lora/index.ts';
 import type { Checkpoint } from '../models/checkpoint.ts';
 import { branchInputs } from '../models/layers.ts';
 import { readWeight } from '../models/weights.ts';
-import type { LowRankMerger, ScaledFactors } from './low-rank-merge.ts';
+import { concatScaledDown, concatUp, type LowRankMerger, type ScaledFactors } from './low-rank-merge.ts';
 import type { ModuleSession } from './module-session.ts';
 import { ort } from './session.ts';
 
@@ -213,12 +213,7 @@ export class LoraRuntime {
       const scales = terms.map((t) => set!.strength(t.lora, name, this.step.index, this.step.total) * t.scale);
       const upKey = `${files}#${terms.map((t) => t.lora).join(',')}`;
       if (this.branchFactors.get(module) !== upKey) {
-        const up = new Float32Array(shape[0] * rank);
-        let offset = 0;
-        for (const t of terms) {
-          for (let r = 0; r < shape[0]; r++) up.set(t.up.subarray(r * t.rank, (r + 1) * t.rank), r * rank + offset);
-          offset += t.rank;
-        }
+        const up = concatUp(terms, shape[0], rank);
         feeds[names.up] = new ort.Tensor('float32', up, conv ? [shape[0], rank, 1, 1] : [shape[0], rank]);
         this.branchFactors.set(module, upKey);
         this.branchScales.delete(module);
@@ -226,14 +221,7 @@ export class LoraRuntime {
       const scaleKey = scales.join(',');
       if (this.branchScales.get(module) !== scaleKey) {
         const cols = shape.slice(1).reduce((a, b) => a * b, 1);
-        const down = new Float32Array(rank * cols);
-        let offset = 0;
-        terms.forEach((t, i) => {
-          const source = t.down;
-          const base = offset * cols;
-          for (let k = 0; k < t.rank * cols; k++) down[base + k] = source[k] * scales[i];
-          offset += t.rank;
-        });
+        const down = concatScaledDown(terms, scales, cols, rank);
         feeds[names.down] = new ort.Tensor('float32', down, conv ? [rank, shape[1], shape[2], shape[3]] : [rank, cols]);
         this.branchScales.set(module, scaleKey);
       }

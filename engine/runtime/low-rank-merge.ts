@@ -16,6 +16,33 @@ export interface ScaledFactors {
   readonly scale: number;
 }
 
+/** The terms' `up` factors side by side: [rows, rank], rank ≥ Σ rankᵢ (the rest zero). */
+export function concatUp(terms: readonly { readonly up: Float32Array; readonly rank: number }[], rows: number, rank: number): Float32Array {
+  const up = new Float32Array(rows * rank);
+  let offset = 0;
+  for (const t of terms) {
+    for (let i = 0; i < rows; i++) up.set(t.up.subarray(i * t.rank, (i + 1) * t.rank), i * rank + offset);
+    offset += t.rank;
+  }
+  return up;
+}
+
+/** The terms' `down` factors stacked, each times its scale: [rank, cols], rank ≥ Σ rankᵢ (the rest zero). */
+export function concatScaledDown(
+  terms: readonly { readonly down: Float32Array; readonly rank: number }[],
+  scales: readonly number[],
+  cols: number,
+  rank: number,
+): Float32Array {
+  const down = new Float32Array(rank * cols);
+  let offset = 0;
+  terms.forEach((t, i) => {
+    for (let k = 0; k < t.rank * cols; k++) down[offset * cols + k] = t.down[k] * scales[i];
+    offset += t.rank;
+  });
+  return down;
+}
+
 export class LowRankMerger {
   private session: Promise<ort.InferenceSession> | undefined;
 
@@ -50,14 +77,8 @@ export class LowRankMerger {
     if (live.length === 0) return base;
     const cols = base.length / rows;
     const rank = live.reduce((r, t) => r + t.rank, 0);
-    const up = new Float32Array(rows * rank);
-    const down = new Float32Array(rank * cols);
-    let offset = 0;
-    for (const t of live) {
-      for (let i = 0; i < rows; i++) up.set(t.up.subarray(i * t.rank, (i + 1) * t.rank), i * rank + offset);
-      for (let k = 0; k < t.rank * cols; k++) down[offset * cols + k] = t.down[k] * t.scale;
-      offset += t.rank;
-    }
+    const up = concatUp(live, rows, rank);
+    const down = concatScaledDown(live, live.map((t) => t.scale), cols, rank);
     const session = await this.get();
     const result = await session.run({
       base: new ort.Tensor('float32', base, [rows, cols]),
