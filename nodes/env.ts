@@ -69,6 +69,16 @@ export function listFiles(env: NodeEnv, folder: FolderName): string[] {
   return out.sort((a, b) => a.localeCompare(b));
 }
 
+/** True when the absolute `path` is `root` or below it, by its name alone (`realPathInside` follows links). */
+export function isInside(path: string, root: string): boolean {
+  return path === root || path.startsWith(root + sep);
+}
+
+/** True when the existing `path`, symlinks followed, is still inside `root`: a link may lead out of the folder. */
+export function realPathInside(path: string, root: string): boolean {
+  return isInside(realpathSync(path), realpathSync(root));
+}
+
 /**
  * The path of a user-supplied file name inside `folder`. Absolute paths, `..` and symlinks that lead outside
  * the folder are refused.
@@ -77,10 +87,9 @@ export function resolveInFolder(env: NodeEnv, folder: FolderName, name: string):
   const root = resolve(folderPath(env, folder));
   if (!name || isAbsolute(name) || name.includes('\0')) throw new InvalidInputError(`"${name}" is not a file name inside the ${folder} folder`);
   const path = resolve(root, name);
-  const inside = (p: string, r: string) => p === r || p.startsWith(r + sep);
-  if (!inside(path, root)) throw new InvalidInputError(`"${name}" points outside the ${folder} folder`);
+  if (!isInside(path, root)) throw new InvalidInputError(`"${name}" points outside the ${folder} folder`);
   if (!existsSync(path)) throw new NotFoundError(`${folder}/${name} does not exist (folder: ${root})`);
-  if (!inside(realpathSync(path), realpathSync(root))) throw new InvalidInputError(`"${name}" links outside the ${folder} folder`);
+  if (!realPathInside(path, root)) throw new InvalidInputError(`"${name}" links outside the ${folder} folder`);
   if (!statSync(path).isFile()) throw new InvalidInputError(`${folder}/${name} is not a file`);
   return path;
 }

@@ -44,4 +44,4 @@ export const NODES: ReadonlyMap<string, NodeDefinition> = new Map(
 
 export type { NodeDefinition, NodeContext, NodeResult, InputSpec, OutputSpec, SocketType } from './types.ts';
 export { coerceInput, comboOptions } from './coerce.ts';
-export { listFiles, resolveInFolder, folderPath, splitAnnotation, type NodeEnv, type Folders, type NodeSettings, type LoraApplyMethod } from './env.ts';
+export { listFiles, resolveInFolder, folderPath, splitAnnotation, isInside, realPathInside, type NodeEnv, type Folders, type NodeSettings, type LoraApplyMethod } from './env.ts';

@@ -4,11 +4,11 @@
  * `name (1).png`). Every path stays inside its folder, symlinks included.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import type { Response } from 'express';
 import sharp from 'sharp';
-import { splitAnnotation } from '../../../nodes/index.ts';
+import { isInside, realPathInside, splitAnnotation } from '../../../nodes/index.ts';
 import type { AppConfig } from '../../config.ts';
 import { multipartBoundary, parseMultipart } from '../multipart.ts';
 import { sendJson } from '../json.ts';
@@ -30,8 +30,6 @@ const IMAGE_TYPES: Record<string, string> = {
 function folderOf(config: AppConfig, type: FolderType): string {
   return resolve(type === 'input' ? config.inputDir : type === 'output' ? config.outputDir : config.tempDir);
 }
-
-const inside = (path: string, root: string) => path === root || path.startsWith(root + sep);
 
 /** A plain-text error with a status, as ComfyUI answers these routes. */
 function fail(res: Response, status: number, message: string): void {
@@ -57,9 +55,9 @@ async function view(ctx: ServerContext, query: Record<string, unknown>, res: Res
   const root = folderOf(ctx.config, type as FolderType);
   const dir = resolve(root, subfolder);
   const path = resolve(dir, name);
-  if (!inside(dir, root) || !inside(path, root)) return fail(res, 403, 'the path leaves the folder');
+  if (!isInside(dir, root) || !isInside(path, root)) return fail(res, 403, 'the path leaves the folder');
   if (!existsSync(path) || !statSync(path).isFile()) return fail(res, 404, 'not found');
-  if (!inside(realpathSync(path), realpathSync(root))) return fail(res, 403, 'the path links outside the folder');
+  if (!realPathInside(path, root)) return fail(res, 403, 'the path links outside the folder');
 
   const channel = str('channel', 'rgba');
   const preview = str('preview') ? previewFormat(str('preview')) : undefined;
@@ -105,9 +103,9 @@ function upload(ctx: ServerContext, contentType: string | undefined, body: Buffe
   if (!IMAGE_TYPES[extname(base).toLowerCase()]) return fail(res, 400, `"${base}" is not an image file name (${Object.keys(IMAGE_TYPES).join(' ')})`);
   const root = folderOf(ctx.config, type as FolderType);
   const dir = resolve(root, subfolder);
-  if (!inside(dir, root) || subfolder.includes('\0')) return fail(res, 400, 'subfolder leaves the folder');
+  if (!isInside(dir, root) || subfolder.includes('\0')) return fail(res, 400, 'subfolder leaves the folder');
   mkdirSync(dir, { recursive: true });
-  if (!inside(realpathSync(dir), realpathSync(root))) return fail(res, 400, 'subfolder links outside the folder');
+  if (!realPathInside(dir, root)) return fail(res, 400, 'subfolder links outside the folder');
 
   const stored = relative(root, dir).split(sep).join('/');
   let name = base;
