@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { InvalidInputError, NotFoundError } from '../engine/errors.ts';
+import { listLoras } from '../engine/lora/index.ts';
 import type { ModelFolders } from '../engine/models/embedded.ts';
 import type { ModelCache } from '../engine/runtime/model-cache.ts';
 
@@ -43,18 +44,23 @@ export function folderPath(env: NodeEnv, folder: FolderName): string {
   return env.folders[folder];
 }
 
-const EXTENSIONS: Record<FolderName, readonly string[]> = {
+const EXTENSIONS: Record<Exclude<FolderName, 'loras'>, readonly string[]> = {
   checkpoints: ['.safetensors'],
-  loras: ['.safetensors'],
   input: ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff'],
   output: ['.png', '.jpg', '.jpeg', '.webp'],
   temp: ['.png', '.jpg', '.jpeg', '.webp'],
 };
 
-/** Files of a folder (recursive, skipping hidden folders; `/`-separated relative paths, sorted): combo options. */
+/**
+ * Files of a folder (recursive, skipping hidden folders except in `loras`; `/`-separated relative paths,
+ * sorted): combo options.
+ */
 export function listFiles(env: NodeEnv, folder: FolderName): string[] {
   const root = folderPath(env, folder);
   if (!existsSync(root)) return [];
+  // LoRAs are listed as the loaders resolve them (hidden folders included), so combos, /api/loras and
+  // /api/models/loras offer the same names.
+  if (folder === 'loras') return listLoras(root);
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
