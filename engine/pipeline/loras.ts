@@ -13,11 +13,16 @@ export interface LoraContext {
   readonly method: LoraApplyMethod;
 }
 
-/** Applies the UNet LoRAs at step 0 and returns the per-step update for the sampler's beforeStep hook. */
-export async function prepareUnetLoras(model: LoadedModel, loras: LoraContext | undefined, totalSteps: number): Promise<(step: number, total: number) => Promise<void>> {
+/** Applies the UNet LoRAs at the run's first step and returns the per-step update for the sampler's beforeStep hook. */
+export async function prepareUnetLoras(
+  model: LoadedModel,
+  loras: LoraContext | undefined,
+  firstStep: number,
+  totalSteps: number,
+): Promise<(step: number, total: number) => Promise<void>> {
   const set = loras ? model.loraSet(loras.specs, loras.lorasDir) : undefined;
   const runtime = model.loras('unet');
-  await runtime.applySet(set, loras?.method ?? 'fuse', 0, totalSteps);
+  await runtime.applySet(set, loras?.method ?? 'fuse', firstStep, totalSteps);
   if (!set) return async () => {};
   return async (step, total) => {
     set.logStep(step, total);

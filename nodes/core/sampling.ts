@@ -84,7 +84,9 @@ async function runSampler(p: SamplerParams, ctx: NodeContext): Promise<LatentVal
   const previewEvery = ctx.env.settings.previewEvery;
   const env = ctx.env;
   const unetLoras = p.model.loras.length ? { specs: p.model.loras, lorasDir: env.folders.models.loras, method: env.settings.loraApplyMethod } : undefined;
-  const stepLoras = await prepareUnetLoras(model, unetLoras, p.steps);
+  // A KSamplerAdvanced stage samples steps [start, end) of a `steps`-step run: schedules follow the whole run.
+  const runStep = (index: number, total: number): [number, number] => (p.startStep === undefined ? [index, total] : [p.startStep + index, p.steps]);
+  const stepLoras = await prepareUnetLoras(model, unetLoras, ...runStep(0, p.steps));
   const positive = single(p.positive, 'positive');
   const negative = single(p.negative, 'negative');
   const positiveAt = scheduledConditioning(positive, env);
@@ -96,8 +98,8 @@ async function runSampler(p: SamplerParams, ctx: NodeContext): Promise<LatentVal
     conditioningAt:
       positiveAt || negativeAt
         ? async (step, total) => ({
-            positive: positiveAt ? await positiveAt(step, total) : positive.cond,
-            negative: negativeAt ? await negativeAt(step, total) : negative.cond,
+            positive: positiveAt ? await positiveAt(...runStep(step, total)) : positive.cond,
+            negative: negativeAt ? await negativeAt(...runStep(step, total)) : negative.cond,
           })
         : undefined,
     latent: { ...latent, batchIndex: p.latent.batchIndex },
@@ -114,7 +116,7 @@ async function runSampler(p: SamplerParams, ctx: NodeContext): Promise<LatentVal
     hooks: {
       beforeStep: async (index, total) => {
         ctx.checkInterrupt();
-        await stepLoras(index, total);
+        await stepLoras(...runStep(index, total));
       },
       onStep: (step) => {
         const last = step.index + 1 === step.total;

@@ -27,6 +27,8 @@ export interface DemoRequest {
   readonly cfg?: number;
   readonly sampler?: string;
   readonly scheduler?: string;
+  /** Sample in two KSamplerAdvanced stages split at this step, as base → refiner workflows do. */
+  readonly splitAt?: number;
 }
 
 /** The API prompt: checkpoint → LoRA loaders → encoders → KSampler → VAEDecode → SaveImage. */
@@ -47,21 +49,30 @@ export function demoPrompt(r: DemoRequest, checkpoint = DEMO_CHECKPOINT): ApiPro
   prompt.pos = { class_type: 'CLIPTextEncode', inputs: { text: r.prompt, clip } };
   prompt.neg = { class_type: 'CLIPTextEncode', inputs: { text: '', clip } };
   prompt.latent = { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } };
-  prompt.sampler = {
-    class_type: 'KSampler',
-    inputs: {
-      model,
-      positive: ['pos', 0],
-      negative: ['neg', 0],
-      latent_image: ['latent', 0],
-      seed: r.seed ?? 1,
-      steps: r.steps ?? 20,
-      cfg: r.cfg ?? 6,
-      sampler_name: r.sampler ?? 'ddim',
-      scheduler: r.scheduler ?? 'normal',
-      denoise: 1,
-    },
+  const sampling = {
+    model,
+    positive: ['pos', 0],
+    negative: ['neg', 0],
+    latent_image: ['latent', 0],
+    steps: r.steps ?? 20,
+    cfg: r.cfg ?? 6,
+    sampler_name: r.sampler ?? 'ddim',
+    scheduler: r.scheduler ?? 'normal',
   };
+  if (r.splitAt === undefined) {
+    prompt.sampler = { class_type: 'KSampler', inputs: { ...sampling, seed: r.seed ?? 1, denoise: 1 } };
+  } else {
+    const stage = (from: number, to: number, first: boolean) => ({
+      ...sampling,
+      add_noise: first ? 'enable' : 'disable',
+      noise_seed: r.seed ?? 1,
+      start_at_step: from,
+      end_at_step: to,
+      return_with_leftover_noise: first ? 'enable' : 'disable',
+    });
+    prompt.first = { class_type: 'KSamplerAdvanced', inputs: stage(0, r.splitAt, true) };
+    prompt.sampler = { class_type: 'KSamplerAdvanced', inputs: { ...stage(r.splitAt, 10000, false), latent_image: ['first', 0] } };
+  }
   prompt.decode = { class_type: 'VAEDecode', inputs: { samples: ['sampler', 0], vae: ['ckpt', 2] } };
   prompt.save = { class_type: 'SaveImage', inputs: { images: ['decode', 0], filename_prefix: 'demo' } };
   return prompt;

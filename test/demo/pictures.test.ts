@@ -113,6 +113,19 @@ describe('demo LoRAs change pictures the way they should', () => {
     expect(meanAbsDifference(late.image, base.image)).toBeGreaterThan(5);
   });
 
+  it('a two-stage KSamplerAdvanced run follows a step schedule over the whole run, as one KSampler does', async () => {
+    const schedule = outlined('0@0,0@0.5,1@1');
+    const [plain, plainSplit, one, split] = await render(
+      { prompt: 'outlined, a large red circle', seed: 1 },
+      { prompt: 'outlined, a large red circle', seed: 1, splitAt: 10 },
+      schedule,
+      { ...schedule, splitAt: 10 },
+    );
+    expect(plainSplit.image.data).toEqual(plain.image.data); // splitting alone changes nothing
+    expect(meanAbsDifference(one.image, plain.image)).toBeGreaterThan(5);
+    expect(split.image.data).toEqual(one.image.data);
+  });
+
   it('the concept LoRA draws a shape the base never saw, and the LoCon one stripes it', async () => {
     const [heartBase, heart, stripedBase, striped] = await render(
       { prompt: 'a large red heart', seed: 1 },

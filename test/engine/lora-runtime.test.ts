@@ -91,7 +91,7 @@ describe('LoRA runtime: apply methods on a real session', () => {
     it(`${method}: a step schedule changes the applied weights at each step`, async () => {
       const model = new LoadedModel(openCheckpoint(checkpointPath), {}, folders.tokenizers);
       const specs = [{ text: 's', name: loraA, options: { unet: { schedule: [{ at: 0, weight: 0 }, { at: 1, weight: 1 }] } } }];
-      const update = await prepareUnetLoras(model, { specs, lorasDir: dir, method }, 5);
+      const update = await prepareUnetLoras(model, { specs, lorasDir: dir, method }, 0, 5);
       const outputs: Float32Array[] = [];
       for (let step = 0; step < 5; step++) {
         await update(step, 5);
