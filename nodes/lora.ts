@@ -20,7 +20,7 @@ import {
   type LoraSpec,
 } from '../engine/lora/index.ts';
 import { encodePrompt } from '../engine/pipeline/conditioning.ts';
-import { folderPath, listFiles, resolveInFolder, type NodeEnv } from './env.ts';
+import { folderPath, listFiles, type NodeEnv } from './env.ts';
 import { clipLoras } from './core/conditioning.ts';
 import { defineNode, type InputSpec } from './types.ts';
 import type { ClipValue, ConditioningValue, ModelValue } from './values.ts';
@@ -234,8 +234,10 @@ export const LoraInfo = defineNode({
     { name: 'info', type: 'STRING' },
   ],
   outputNode: true,
+  fingerprint: (inputs, env) => loraStamp(env, String(inputs.lora_name)),
   async execute(inputs, ctx) {
-    const path = resolveInFolder(ctx.env, 'loras', inputs.lora_name as string);
+    // Resolved as the loaders resolve it, so the info is about the file they would apply.
+    const path = resolveLoraName(inputs.lora_name as string, ctx.env.folders.models.loras);
     const info = inspectLora(path);
     const words = info.triggerWords.words.join(', ');
     const text = formatLoraInspection(info);
