@@ -8,6 +8,7 @@ import { InvalidInputError, NotFoundError } from '../engine/errors.ts';
 import { listLoras } from '../engine/lora/index.ts';
 import type { ModelFolders } from '../engine/models/embedded.ts';
 import type { ModelCache } from '../engine/runtime/model-cache.ts';
+import type { EmphasisMode } from '../engine/tokenizer/index.ts';
 
 export type LoraApplyMethod = 'fuse' | 'backup' | 'dynamic';
 
@@ -22,6 +23,8 @@ export interface NodeSettings {
   readonly loraApplyMethod: LoraApplyMethod;
   /** Send a latent preview every N sampler steps (0 = never). */
   readonly previewEvery: number;
+  /** Prompt emphasis: ComfyUI's (default) or A1111's original weighting. */
+  readonly emphasis: EmphasisMode;
 }
 
 export interface NodeEnv {

@@ -217,7 +217,7 @@ export const LoraPromptEncode = defineNode({
       clip = withLora(clip, spec);
     }
     const prompt = inputs.append_trigger_words ? specs.reduce((p, s) => appendTriggerWords(p, triggersOf(s.name)), found.prompt) : found.prompt;
-    const cond = await encodePrompt(clip.model, prompt, { lastLayer: clip.lastLayer, loras: clipLoras(clip, ctx.env) });
+    const cond = await encodePrompt(clip.model, prompt, { lastLayer: clip.lastLayer, loras: clipLoras(clip, ctx.env), emphasis: ctx.env.settings.emphasis });
     const conditioning: ConditioningValue = [{ cond, text: prompt, clip }];
     return { outputs: [model, clip, conditioning] };
   },

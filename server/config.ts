@@ -9,6 +9,7 @@ import { InvalidInputError } from '../engine/errors.ts';
 import type { ExecutionProvider } from '../engine/runtime/session.ts';
 import { modelFolders } from '../engine/models/embedded.ts';
 import { ModelCache } from '../engine/runtime/model-cache.ts';
+import { DEFAULT_EMPHASIS_MODE, EMPHASIS_MODES, type EmphasisMode } from '../engine/tokenizer/index.ts';
 import type { LoraApplyMethod, NodeEnv } from '../nodes/index.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -22,6 +23,7 @@ export interface AppConfig {
   readonly provider: string;
   readonly loraApplyMethod: LoraApplyMethod;
   readonly previewEvery: number;
+  readonly emphasis: EmphasisMode;
 }
 
 export interface ConfigFlags {
@@ -32,6 +34,7 @@ export interface ConfigFlags {
   data?: string;
   provider?: string;
   loraMethod?: string;
+  emphasis?: string;
 }
 
 const METHODS: readonly LoraApplyMethod[] = ['fuse', 'backup', 'dynamic'];
@@ -40,6 +43,8 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   const pick = (flag: string | undefined, name: string, fallback: string) => resolve(flag ?? env[name] ?? fallback);
   const method = (flags.loraMethod ?? env.LORAGRAPH_LORA_METHOD ?? 'fuse') as LoraApplyMethod;
   if (!METHODS.includes(method)) throw new InvalidInputError(`unknown LoRA apply method "${method}"; choose one of ${METHODS.join(', ')}`);
+  const emphasis = (flags.emphasis ?? env.LORAGRAPH_EMPHASIS ?? DEFAULT_EMPHASIS_MODE) as EmphasisMode;
+  if (!EMPHASIS_MODES.includes(emphasis)) throw new InvalidInputError(`unknown prompt emphasis "${emphasis}"; choose one of ${EMPHASIS_MODES.join(', ')}`);
   const config: AppConfig = {
     modelsDir: pick(flags.models, 'LORAGRAPH_MODELS', join(REPO_ROOT, 'models')),
     inputDir: pick(flags.input, 'LORAGRAPH_INPUT', join(REPO_ROOT, 'input')),
@@ -49,12 +54,13 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     provider: flags.provider ?? env.LORAGRAPH_PROVIDER ?? 'cpu',
     loraApplyMethod: method,
     previewEvery: 2,
+    emphasis,
   };
   for (const dir of [config.modelsDir, config.inputDir, config.outputDir, config.tempDir, config.dataDir]) mkdirSync(dir, { recursive: true });
   return config;
 }
 
-export type EnvConfig = Pick<AppConfig, 'modelsDir' | 'inputDir' | 'outputDir' | 'tempDir' | 'loraApplyMethod' | 'previewEvery'>;
+export type EnvConfig = Pick<AppConfig, 'modelsDir' | 'inputDir' | 'outputDir' | 'tempDir' | 'loraApplyMethod' | 'previewEvery' | 'emphasis'>;
 
 /**
  * What nodes run with: the folders, a model cache on `provider` and the settings. Session folders live beside
@@ -65,7 +71,7 @@ export function nodeEnv(config: EnvConfig, provider: ExecutionProvider = 'cpu'):
   return {
     folders: { models, input: config.inputDir, output: config.outputDir, temp: config.tempDir },
     models: new ModelCache({ provider, scratchDir: join(models.root, '.scratch') }, models.tokenizers),
-    settings: { loraApplyMethod: config.loraApplyMethod, previewEvery: config.previewEvery },
+    settings: { loraApplyMethod: config.loraApplyMethod, previewEvery: config.previewEvery, emphasis: config.emphasis },
   };
 }
 

@@ -8,7 +8,7 @@ import { InvalidInputError } from '../errors.ts';
 import type { ModelFamily } from '../models/config.ts';
 import type { LoadedModel, TextEncoderInfo } from '../runtime/loaded-model.ts';
 import { ort } from '../runtime/session.ts';
-import { applyEmphasis, CHUNK_LENGTH, padIdFor, tokenizePrompt, type Emphasis } from '../tokenizer/index.ts';
+import { applyEmphasis, CHUNK_LENGTH, DEFAULT_EMPHASIS_MODE, padIdFor, tokenizePrompt, type Emphasis, type EmphasisMode } from '../tokenizer/index.ts';
 import { applyTextEncoderLoras, type LoraContext } from './loras.ts';
 
 export interface Conditioning {
@@ -23,7 +23,8 @@ export interface Conditioning {
 export interface TextEncodeOptions {
   /** CLIPSetLastLayer's value (−1 = last layer, −2 = penultimate …); undefined = the family's default. */
   readonly lastLayer?: number;
-  readonly emphasis?: 'comfy' | 'a1111';
+  /** How `(word:1.2)` weights act on the encoding (weighting.ts); default ComfyUI's. */
+  readonly emphasis?: EmphasisMode;
   /** LoRAs on the text encoders, applied before encoding (at `step` of `totalSteps` for schedules). */
   readonly loras?: LoraContext;
   readonly step?: number;
@@ -67,7 +68,7 @@ async function encodeWith(model: LoadedModel, info: TextEncoderInfo, text: strin
   const encoded = await runEncoder(model, info, chunks.map((c) => c.ids), layers + lastLayer);
   if (chunks.every((c) => c.weights.every((w) => w === 1))) return encoded;
   let emphasis: Emphasis = { mode: 'a1111' };
-  if ((options.emphasis ?? 'comfy') === 'comfy') {
+  if ((options.emphasis ?? DEFAULT_EMPHASIS_MODE) === 'comfy') {
     const empty = tokenizePrompt(tokenizer, '', { padId }).chunks[0];
     emphasis = { mode: 'comfy', emptyZ: (await runEncoder(model, info, [empty.ids], layers + lastLayer)).hidden };
   }

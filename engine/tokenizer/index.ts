@@ -2,7 +2,7 @@ export { ClipTokenizer } from './clip-tokenizer.ts';
 export { findTokenizer, type FindTokenizerOptions, type TokenizerKind } from './find.ts';
 export { parseEmphasis, type PromptPart } from './emphasis.ts';
 export { tokenizePrompt, padIdFor, CHUNK_LENGTH, type TokenChunk, type TokenizedPrompt, type ChunkOptions } from './chunks.ts';
-export { applyEmphasis, DEFAULT_EMPHASIS_MODE, type Emphasis } from './weighting.ts';
+export { applyEmphasis, DEFAULT_EMPHASIS_MODE, EMPHASIS_MODES, type Emphasis, type EmphasisMode } from './weighting.ts';
 export { trainClipBpe, clipVocabTokens, MIN_VOCAB_SIZE, type TrainedTokenizer } from './train.ts';
 export { writeClipTokenizerFolder } from './files.ts';
 export { cleanText, preTokenize } from './text.ts';

@@ -11,7 +11,10 @@
  */
 export type Emphasis = { readonly mode: 'comfy'; readonly emptyZ: Float32Array } | { readonly mode: 'a1111' };
 
-export const DEFAULT_EMPHASIS_MODE: Emphasis['mode'] = 'comfy';
+export type EmphasisMode = Emphasis['mode'];
+
+export const EMPHASIS_MODES: readonly EmphasisMode[] = ['comfy', 'a1111'];
+export const DEFAULT_EMPHASIS_MODE: EmphasisMode = 'comfy';
 
 export function applyEmphasis(z: Float32Array, weights: readonly number[], emphasis: Emphasis): Float32Array {
   if (weights.length === 0 || z.length % weights.length !== 0) {

@@ -22,7 +22,7 @@ export const CLIPTextEncode = defineNode({
   async execute(inputs, ctx) {
     const clip = inputs.clip as ClipValue;
     const text = inputs.text as string;
-    const cond = await encodePrompt(clip.model, text, { lastLayer: clip.lastLayer, loras: clipLoras(clip, ctx.env) });
+    const cond = await encodePrompt(clip.model, text, { lastLayer: clip.lastLayer, loras: clipLoras(clip, ctx.env), emphasis: ctx.env.settings.emphasis });
     const value: ConditioningValue = [{ cond, text, clip }];
     return { outputs: [value] };
   },

@@ -70,7 +70,7 @@ function scheduledConditioning(entry: ConditioningEntry, env: NodeEnv): ((step: 
     const key = textEncoderStrengthKey(model, loras, step, total);
     let cond = cache.get(key);
     if (!cond) {
-      cond = await encodePrompt(model, entry.text, { lastLayer: entry.clip.lastLayer, loras, step, totalSteps: total });
+      cond = await encodePrompt(model, entry.text, { lastLayer: entry.clip.lastLayer, loras, step, totalSteps: total, emphasis: env.settings.emphasis });
       cache.set(key, cond);
     }
     return cond;

@@ -5,6 +5,7 @@ import { describeCheckpoint, openCheckpoint } from '../../engine/models/checkpoi
 import { MODULES, readTensors, runModuleCheck, writeTensors, type ModuleName } from '../../engine/models/module-check.ts';
 import { parseSeed, writeNoiseFile } from '../../engine/noise/index.ts';
 import { chooseProvider, parseProvider } from '../../engine/runtime/provider.ts';
+import { EMPHASIS_MODES } from '../../engine/tokenizer/index.ts';
 import { join } from 'node:path';
 import { REPO_ROOT, resolveConfig, type ConfigFlags } from '../config.ts';
 import { addLoraCommands } from './lora.ts';
@@ -21,7 +22,8 @@ const folderOptions = (cmd: Command) =>
     .option('--output <dir>', 'output folder (env LORAGRAPH_OUTPUT)')
     .option('--data <dir>', 'data folder for the queue database (env LORAGRAPH_DATA)')
     .addOption(new Option('--provider <name>', 'execution provider (env LORAGRAPH_PROVIDER)').choices(['cpu', 'webgpu', 'cuda']))
-    .addOption(new Option('--lora-method <method>', 'how LoRAs are applied (env LORAGRAPH_LORA_METHOD)').choices(['fuse', 'backup', 'dynamic']));
+    .addOption(new Option('--lora-method <method>', 'how LoRAs are applied (env LORAGRAPH_LORA_METHOD)').choices(['fuse', 'backup', 'dynamic']))
+    .addOption(new Option('--emphasis <mode>', 'prompt (word:1.2) weighting: comfy or a1111 (env LORAGRAPH_EMPHASIS)').choices(EMPHASIS_MODES));
 
 folderOptions(
   program

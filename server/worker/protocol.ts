@@ -1,16 +1,10 @@
 /** Messages between the main thread (HTTP, sockets, CLI) and the engine worker. */
 import type { Json } from '../../engine/json.ts';
-import type { LoraApplyMethod } from '../../nodes/index.ts';
+import type { EnvConfig } from '../config.ts';
 import type { ExecutionResult } from '../executor/executor.ts';
 
-export interface WorkerConfig {
-  readonly modelsDir: string;
-  readonly inputDir: string;
-  readonly outputDir: string;
-  readonly tempDir: string;
+export interface WorkerConfig extends EnvConfig {
   readonly provider: string;
-  readonly loraApplyMethod: LoraApplyMethod;
-  readonly previewEvery: number;
   /** Int32Array over this buffer: [0] = interrupt requested. */
   readonly interruptFlag: SharedArrayBuffer;
 }
