@@ -26,11 +26,11 @@ export interface GraphPlan {
 }
 
 /**
- * Names of the inputs a LoRA branch reads, for the runtime that feeds them. Strengths and alpha/rank are
- * folded into `down` by the runtime, so a schedule re-feeds `down` only.
+ * Names of the inputs a LoRA branch reads, for the runtime that feeds them: the factors, fed when the LoRAs
+ * change, and `scale` (strength × alpha/rank per rank row), the only thing a step schedule re-feeds.
  */
-export function branchInputs(module: string): { down: string; up: string } {
-  return { down: `lora:${module}:down`, up: `lora:${module}:up` };
+export function branchInputs(module: string): { down: string; up: string; scale: string } {
+  return { down: `lora:${module}:down`, up: `lora:${module}:up`, scale: `lora:${module}:scale` };
 }
 
 const STORED_TYPES = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
@@ -89,7 +89,8 @@ export class ModelBuilder {
     const rank = `rank:${module}`;
     const down = this.graph.input(names.down, 'float32', [rank, inp]);
     const up = this.graph.input(names.up, 'float32', [out, rank]);
-    return ops.linearAccumulate(ops.linear(x, down), up, y);
+    const scale = this.graph.input(names.scale, 'float32', [rank]);
+    return ops.linearAccumulate(ops.mul(ops.linear(x, down), scale), up, y);
   }
 
   /** A Linear stored as a 1x1 conv [out, in, 1, 1] (or the reverse) applied to 2-D rows. */
@@ -111,7 +112,8 @@ export class ModelBuilder {
     const rank = `rank:${module}`;
     const down = this.graph.input(names.down, 'float32', [rank, inp, kh, kw]);
     const up = this.graph.input(names.up, 'float32', [out, rank, 1, 1]);
-    const low = ops.conv2d(x, down, undefined, { ...opts, pad: opts.pad ?? (kh - 1) / 2 });
+    const scale = this.graph.input(names.scale, 'float32', [rank, 1, 1]);
+    const low = ops.mul(ops.conv2d(x, down, undefined, { ...opts, pad: opts.pad ?? (kh - 1) / 2 }), scale);
     return ops.add(y, ops.conv2d(low, up, undefined));
   }
 

@@ -194,9 +194,9 @@ export class LoraRuntime {
   }
 
   /**
-   * Branch factors, concatenated over the branched LoRAs: `up` is fed once per LoRA set, `down` whenever a
-   * strength changes, with each LoRA's strength × alpha/rank folded into its rows. Idle branches get zero
-   * rank-1 factors.
+   * Branch factors, concatenated over the branched LoRAs (a lone LoRA's are fed as read, no copy), once per
+   * LoRA set; `scale` (each LoRA's strength × alpha/rank over its rank rows) whenever a strength changes, so a
+   * step schedule costs a few small tensors per step. Idle branches get zero rank-1 factors.
    */
   private feedBranches(): void {
     const set = this.set;
@@ -211,18 +211,23 @@ export class LoraRuntime {
       const terms = set && branched?.size ? set.lowRank(name)!.filter((t) => branched.has(t.lora)) : [];
       const rank = Math.max(1, terms.reduce((r, t) => r + t.rank, 0));
       const scales = terms.map((t) => set!.strength(t.lora, name, this.step.index, this.step.total) * t.scale);
-      const upKey = `${files}#${terms.map((t) => t.lora).join(',')}`;
-      if (this.branchFactors.get(module) !== upKey) {
-        const up = concatUp(terms, shape[0], rank);
+      const factorsKey = `${files}#${terms.map((t) => t.lora).join(',')}`;
+      if (this.branchFactors.get(module) !== factorsKey) {
+        const cols = shape.slice(1).reduce((a, b) => a * b, 1);
+        const lone = terms.length === 1 ? terms[0] : undefined;
+        const up = lone?.up ?? concatUp(terms, shape[0], rank);
+        const down = lone?.down ?? concatScaledDown(terms, terms.map(() => 1), cols, rank);
         feeds[names.up] = new ort.Tensor('float32', up, conv ? [shape[0], rank, 1, 1] : [shape[0], rank]);
-        this.branchFactors.set(module, upKey);
+        feeds[names.down] = new ort.Tensor('float32', down, conv ? [rank, shape[1], shape[2], shape[3]] : [rank, cols]);
+        this.branchFactors.set(module, factorsKey);
         this.branchScales.delete(module);
       }
       const scaleKey = scales.join(',');
       if (this.branchScales.get(module) !== scaleKey) {
-        const cols = shape.slice(1).reduce((a, b) => a * b, 1);
-        const down = concatScaledDown(terms, scales, cols, rank);
-        feeds[names.down] = new ort.Tensor('float32', down, conv ? [rank, shape[1], shape[2], shape[3]] : [rank, cols]);
+        const perRow = new Float32Array(rank);
+        let row = 0;
+        terms.forEach((t, i) => perRow.fill(scales[i], row, (row += t.rank)));
+        feeds[names.scale] = new ort.Tensor('float32', perRow, conv ? [rank, 1, 1] : [rank]);
         this.branchScales.set(module, scaleKey);
       }
     }

@@ -36,10 +36,14 @@ export function concatScaledDown(
 ): Float32Array {
   const down = new Float32Array(rank * cols);
   let offset = 0;
-  terms.forEach((t, i) => {
-    for (let k = 0; k < t.rank * cols; k++) down[offset * cols + k] = t.down[k] * scales[i];
-    offset += t.rank;
-  });
+  for (let i = 0; i < terms.length; i++) {
+    // Per-step work for scheduled LoRAs (tens of millions of values): keep the inner loop on plain locals.
+    const source = terms[i].down;
+    const target = down.subarray(offset * cols, (offset + terms[i].rank) * cols);
+    const scale = scales[i];
+    for (let k = 0; k < target.length; k++) target[k] = source[k] * scale;
+    offset += terms[i].rank;
+  }
   return down;
 }
 
