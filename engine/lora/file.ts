@@ -121,6 +121,11 @@ export class LoraFile {
     return peft?.rslora && !alphaTensor ? alpha / Math.sqrt(rank) : alpha / rank;
   }
 
+  /** Forgets the tensors read so far; later reads load them again. */
+  dropValues(): void {
+    this.values.clear();
+  }
+
   /** Closes the file handle; tensors already read stay, and a later read reopens the file. */
   release(): void {
     this.file?.close();

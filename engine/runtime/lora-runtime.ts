@@ -88,6 +88,9 @@ export class LoraRuntime {
     if (grew) await this.usePlan();
     for (const name of this.inputs) await this.updateInput(name);
     if (this.branches.size > 0) this.feedBranches();
+    // Merged at constant strengths, the LoRAs' factors are not needed until something changes: not keeping
+    // them holds fuse's memory near the model's own (a change reads them again from the file).
+    if (set && method !== 'dynamic' && !hasSchedule(set)) for (const l of set.loras) l.file.dropValues();
   }
 
   /** Moves an applied set to another sampling step (per-step schedules); cheap when nothing changes. */
@@ -233,6 +236,10 @@ export class LoraRuntime {
     }
     this.module.setFeeds(feeds);
   }
+}
+
+function hasSchedule(set: LoraSet): boolean {
+  return set.loras.some((l) => Object.values(resolveStrengths(l.spec)).some((v) => typeof v === 'object'));
 }
 
 /** The LoRA files of a set as read (path and stamp), so a re-saved file never passes for the old one. */

@@ -87,6 +87,27 @@ describe('LoRA runtime: apply methods on a real session', () => {
     }
   });
 
+  it('fuse holds no LoRA tensors once merged at constant strengths, reads them again for a change; branches keep them', async () => {
+    const model = new LoadedModel(openCheckpoint(checkpointPath), {}, folders.tokenizers);
+    const runtime = model.loras('unet');
+    const loaded = (set: LoraSet) => set.loras.reduce((n, l) => n + l.file.loadedBytes, 0);
+    const constant = LoraSet.open(model.checkpoint, [`${loraA}:0.8`]);
+    await runtime.applySet(constant, 'fuse');
+    expect(loaded(constant)).toBe(0);
+    const stronger = LoraSet.open(model.checkpoint, [`${loraA}:1`]);
+    await runtime.applySet(stronger, 'fuse');
+    const name = stronger.names().find((n) => n.startsWith('unet.'))!;
+    const expected = stronger.mergedWeight(name, readWeight(model.checkpoint.weight(name)));
+    expect(Math.max(...runtime.fedWeights().get(name)!.map((v, i) => Math.abs(v - expected[i])))).toBeLessThan(1e-5);
+    const scheduled = LoraSet.open(model.checkpoint, [`${loraA}:0@0,1@1`]);
+    await runtime.applySet(scheduled, 'fuse', 0, 4);
+    expect(loaded(scheduled)).toBeGreaterThan(0);
+    await runtime.reset();
+    await runtime.applySet(constant, 'dynamic');
+    expect(loaded(constant)).toBeGreaterThan(0);
+    await model.release();
+  });
+
   for (const method of ['fuse', 'backup', 'dynamic'] as LoraApplyMethod[]) {
     it(`${method}: a step schedule changes the applied weights at each step`, async () => {
       const model = new LoadedModel(openCheckpoint(checkpointPath), {}, folders.tokenizers);
