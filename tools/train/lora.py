@@ -233,3 +233,17 @@ def merge_into(model, lora_sd, strength=1.0, groups=None):
         W += dw * g
         count += 1
     return count
+
+
+def parse_lora(spec):
+    """`path[:strength][:te=..][:unet=..][:in=..][:mid=..][:out=..]` (the text of a <lora:...> tag) ->
+    (path, strength, {group: strength}); `unet=` sets in/mid/out together."""
+    parts = spec.split(":")
+    path, strength, groups = parts[0], float(parts[1]) if len(parts) > 1 else 1.0, {}
+    for p in parts[2:]:
+        k, v = p.split("=")
+        if k == "unet":
+            groups.update({"in": float(v), "mid": float(v), "out": float(v)})
+        else:
+            groups[k] = float(v)
+    return path, strength, groups

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_io  # noqa: E402
 from clip_bpe import ClipTokenizer  # noqa: E402
 from common import SCALE_FACTOR, alphas_cumprod  # noqa: E402
-from lora import merge_into  # noqa: E402
+from lora import merge_into, parse_lora  # noqa: E402
 from sd_modules import load_checkpoint  # noqa: E402
 
 
@@ -47,18 +47,6 @@ def ddim(unet_for_step, text_model, tok, prompt, seed, steps=20, cfg=6.0, negati
 def to_image(vae, latent):
     y = vae.decode(latent / SCALE_FACTOR)[0].clamp(-1, 1)
     return ((y.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
-
-
-def parse_lora(spec):
-    parts = spec.split(":")
-    path, strength, groups = parts[0], float(parts[1]) if len(parts) > 1 else 1.0, {}
-    for p in parts[2:]:
-        k, v = p.split("=")
-        if k == "unet":
-            groups.update({"in": float(v), "mid": float(v), "out": float(v)})
-        else:
-            groups[k] = float(v)
-    return path, strength, groups
 
 
 class Renderer:

@@ -15,23 +15,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_io  # noqa: E402
-from lora import find_targets, merge_into  # noqa: E402
+from lora import find_targets, merge_into, parse_lora  # noqa: E402
 from sd_modules import load_checkpoint  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "fixtures"))
-
-
-def parse_spec(spec):
-    parts = spec.split(":")
-    groups = {}
-    for p in parts[2:]:
-        k, v = p.split("=")
-        if k == "unet":
-            groups.update({"in": float(v), "mid": float(v), "out": float(v)})
-        else:
-            groups[k] = float(v)
-    return parts[0], float(parts[1]), groups
 
 
 def main():
@@ -54,7 +42,7 @@ def main():
     with open(os.path.join(ly, "checks.json")) as f:
         checks = json.load(f)
     for check in checks:
-        specs = [parse_spec(s) for s in check["loras"]]
+        specs = [parse_lora(s) for s in check["loras"]]
         if not all(s[0].split(".")[0] in ("lora", "lora_noalpha", "locon", "loha", "lora_ldm_names") for s in specs):
             continue
         if any(s[0].startswith("lora_ldm_names") for s in specs):
