@@ -46,7 +46,9 @@ export function addLoraCommands(program: Command): void {
       const dir = modelFolders(resolveConfig({ models: opts.models }).modelsDir).loras;
       const mode = opts.exact ? ({ exact: true } as const) : { rank: opts.rank! };
       const result = combineLoras(opts.lora.map((s) => resolveSpec(s, dir)), mode, opts.out, { checkpoint: opts.checkpoint, dtype: opts.dtype });
-      console.log(`${opts.out}: ${stringifyJson(result)}`);
+      console.log(
+        `${opts.out}: ${result.modules} modules (${result.exact} exact, ${result.approximated} by SVD), max rank ${result.maxRank}, base ${result.baseModel ?? 'unknown'}`,
+      );
     });
 
   lora
