@@ -16,6 +16,14 @@ def kl_term(mean, logvar):
     return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
 
 
+def reconstruction_losses(y, x):
+    """Foreground-weighted L1 and plain MSE of a reconstruction: pixels that differ from the picture's corner
+    (its background) count 5x in the L1, so the small coloured shape is not drowned by the background."""
+    fg = ((x - x[:, :, :1, :1]).abs().sum(dim=1, keepdim=True) > 0.1).float()
+    l1 = ((y - x).abs() * (1.0 + 4.0 * fg)).mean() / (1.0 + 4.0 * fg.mean())
+    return l1, (y - x).pow(2).mean()
+
+
 def train_vae(cfg, steps, batch, seed, lr=1e-3, kl_weight=1e-4, log_name="vae"):
     torch.manual_seed(seed)
     vae = AutoencoderKL(cfg)
@@ -43,11 +51,7 @@ def train_vae(cfg, steps, batch, seed, lr=1e-3, kl_weight=1e-4, log_name="vae"):
         mean, logvar = vae.encode(x)
         z = mean + torch.randn(mean.shape, generator=gen) * (0.5 * logvar).exp()
         y = vae.decode(z)
-        # foreground-weighted L1: pixels that differ from the picture's corner (its background) count 5x, so the
-        # small coloured shape is not drowned by the background
-        fg = ((x - x[:, :, :1, :1]).abs().sum(dim=1, keepdim=True) > 0.1).float()
-        l1 = ((y - x).abs() * (1.0 + 4.0 * fg)).mean() / (1.0 + 4.0 * fg.mean())
-        mse = (y - x).pow(2).mean()
+        l1, mse = reconstruction_losses(y, x)
         kl = kl_term(mean, logvar)
         loss = l1 + mse + kl_weight * kl
         opt.zero_grad(set_to_none=True)
@@ -134,9 +138,7 @@ def finetune_decoder(vae, steps, batch, seed, lr=3e-4, max_sigma=0.3, log_name="
             sigma = torch.rand((batch, 1, 1, 1), generator=gen) * max_sigma
             z = z + torch.randn(z.shape, generator=gen) * sigma / SCALE_FACTOR
         y = vae.decode(z)
-        fg = ((x - x[:, :, :1, :1]).abs().sum(dim=1, keepdim=True) > 0.1).float()
-        l1 = ((y - x).abs() * (1.0 + 4.0 * fg)).mean() / (1.0 + 4.0 * fg.mean())
-        mse = (y - x).pow(2).mean()
+        l1, mse = reconstruction_losses(y, x)
         loss = l1 + mse
         opt.zero_grad(set_to_none=True)
         loss.backward()
